@@ -1,0 +1,180 @@
+"""Parse each front end's ``axes`` argument into a :class:`~axisdot.spec.Spec`.
+
+Pure Python: ints, tuples and strings only, no torch. Two steps:
+
+* :func:`canonical` checks the *types* of an ``axes`` argument and returns it as plain
+  ints and tuples (NumPy integers become ints, lists become tuples). Its result is
+  hashable and is what the plan cache is keyed by.
+* ``*_spec`` functions check the *values* against the operands' ranks (range, batch
+  axis, counts, repeats, overlaps, in that order) and build the Spec.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Union
+
+from .errors import AxesError, AxesTypeError, ShapeError
+from .spec import Spec
+
+Canon = Union[None, int, tuple]
+
+__all__ = [
+    "canonical",
+    "keras_spec",
+    "tensordot_spec",
+    "general_spec",
+]
+
+
+def _as_int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or type(value).__name__ == "bool_":
+        raise AxesTypeError(f"{where}: an axis must be an int, got the bool {value!r}")
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    raise AxesTypeError(
+        f"{where}: an axis must be an int, got {type(value).__name__} {value!r}"
+    )
+
+
+def canonical(axes: Any, where: str = "axes", depth: int = 2) -> Canon:
+    """``axes`` as plain ints and nested tuples (at most ``depth`` levels), types checked.
+
+    >>> canonical([2, (1, 3)])
+    (2, (1, 3))
+    """
+    if axes is None:
+        return None
+    if isinstance(axes, (tuple, list)):
+        if depth == 0:
+            raise AxesTypeError(f"{where}: expected an int, got the sequence {axes!r}")
+        return tuple(
+            _canonical_item(item, f"{where}[{i}]", depth - 1) for i, item in enumerate(axes)
+        )
+    return _as_int(axes, where)
+
+
+def _canonical_item(item: Any, where: str, depth: int) -> Canon:
+    if item is None:
+        raise AxesTypeError(f"{where}: an axis must be an int, got None")
+    return canonical(item, where, depth)
+
+
+def _normalize(axis: int, rank: int, name: str, call: str) -> int:
+    if not -rank <= axis < rank:
+        raise AxesError(
+            f"{call}: {name} axis {axis} is out of range for {name} of rank {rank} "
+            f"(valid axes: {-rank} to {rank - 1})"
+        )
+    return axis + rank if axis < 0 else axis
+
+
+def _axis_list(value: Canon) -> tuple[int, ...]:
+    return value if isinstance(value, tuple) else (value,)  # type: ignore[return-value]
+
+
+def _check_distinct(axes: tuple[int, ...], name: str, call: str) -> None:
+    seen = set()
+    for a in axes:
+        if a in seen:
+            raise AxesError(f"{call}: {name} axis {a} appears twice; each axis may be used once")
+        seen.add(a)
+
+
+def _pairs(
+    x_axes: tuple[int, ...], y_axes: tuple[int, ...], x_rank: int, y_rank: int, call: str
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    if len(x_axes) != len(y_axes):
+        raise AxesError(
+            f"{call}: x has {len(x_axes)} axes {x_axes} but y has {len(y_axes)} axes "
+            f"{y_axes}; the two lists must have equal length"
+        )
+    xs = tuple(_normalize(a, x_rank, "x", call) for a in x_axes)
+    ys = tuple(_normalize(a, y_rank, "y", call) for a in y_axes)
+    _check_distinct(xs, "x", call)
+    _check_distinct(ys, "y", call)
+    return xs, ys
+
+
+def _check_rank(x_rank: int, y_rank: int, minimum: int, func: str) -> None:
+    for name, rank in (("x", x_rank), ("y", y_rank)):
+        if rank < minimum:
+            raise ShapeError(
+                f"{func} needs inputs of rank >= {minimum} (axis 0 is the batch axis), "
+                f"got {name} of rank {rank}"
+            )
+
+
+def keras_spec(axes: Canon, x_rank: int, y_rank: int, func: str = "dot") -> Spec:
+    """Keras ``Dot`` / ``batch_dot`` axes: axis 0 of both is the batch axis.
+
+    ``axes`` is an int (the same axis of both, negative counting from the end of each
+    input separately), a pair of ints, or (an axisdot extension) a pair of equal-length
+    sequences; ``None`` is batch_dot's default. Results of rank 1 become ``(batch, 1)``.
+    """
+    _check_rank(x_rank, y_rank, 2, func)
+    call = f"{func}(x, y, axes={axes!r})"
+    if axes is None:
+        if func != "batch_dot":
+            raise AxesTypeError(f"{call}: axes must be an int or a pair, got None")
+        axes = (x_rank - 1, y_rank - 1 if y_rank == 2 else y_rank - 2)
+    if isinstance(axes, int):
+        axes = (axes, axes)
+    if len(axes) != 2:
+        raise AxesError(
+            f"{call}: axes must be an int or a pair (x_axis, y_axis), "
+            f"got a sequence of {len(axes)} items"
+        )
+    if isinstance(axes[0], tuple) != isinstance(axes[1], tuple):
+        raise AxesTypeError(
+            f"{call}: give either two ints or two sequences of ints, not one of each"
+        )
+    x_axes, y_axes = _axis_list(axes[0]), _axis_list(axes[1])
+    if not x_axes:
+        raise AxesError(f"{call}: at least one axis must be contracted, got empty lists")
+    xs, ys = _pairs(x_axes, y_axes, x_rank, y_rank, call)
+    for name, written, normed in (("x", x_axes, xs), ("y", y_axes, ys)):
+        for w, n in zip(written, normed):
+            if n == 0:
+                raise AxesError(
+                    f"{call}: {name} axis {w} is axis 0, the batch axis, which cannot be "
+                    f"contracted; add a batch axis with x.unsqueeze(0) or use "
+                    f"axisdot.tensordot for unbatched inputs"
+                )
+    return Spec(x_rank, y_rank, ((0,), (0,)), (xs, ys), keras_rank1=True)
+
+
+def tensordot_spec(axes: Canon, x_rank: int, y_rank: int) -> Spec:
+    """NumPy ``tensordot`` axes: an int N (last N of x with first N of y) or a pair of
+    axis lists (an int in the pair stands for a one-item list). No batch axis."""
+    call = f"tensordot(x, y, axes={axes!r})"
+    if isinstance(axes, int):
+        if axes < 0:
+            raise AxesError(f"{call}: the number of axes to contract must be >= 0, got {axes}")
+        if axes > min(x_rank, y_rank):
+            raise AxesError(
+                f"{call}: cannot contract {axes} axes when x has rank {x_rank} "
+                f"and y has rank {y_rank}"
+            )
+        xs = tuple(range(x_rank - axes, x_rank))
+        return Spec(x_rank, y_rank, ((), ()), (xs, tuple(range(axes))))
+    if axes is None or len(axes) != 2:
+        raise AxesError(f"{call}: axes must be an int or a pair (x_axes, y_axes)")
+    xs, ys = _pairs(_axis_list(axes[0]), _axis_list(axes[1]), x_rank, y_rank, call)
+    return Spec(x_rank, y_rank, ((), ()), (xs, ys))
+
+
+def general_spec(contract: Canon, batch: Canon, x_rank: int, y_rank: int) -> Spec:
+    """``jax.lax.dot_general`` dimension numbers: ``contract=((x axes), (y axes))`` and
+    ``batch=((x axes), (y axes))``; negative axes count from the end."""
+    call = f"dot_general(x, y, contract={contract!r}, batch={batch!r})"
+    groups = []
+    for name, value in (("contract", contract), ("batch", batch)):
+        if value is None or len(value) != 2:
+            raise AxesError(f"{call}: {name} must be a pair (x_axes, y_axes)")
+        groups.append(_pairs(_axis_list(value[0]), _axis_list(value[1]), x_rank, y_rank, call))
+    (cx, cy), (bx, by) = groups
+    for name, c, b in (("x", cx, bx), ("y", cy, by)):
+        both = sorted(set(c) & set(b))
+        if both:
+            raise AxesError(f"{call}: {name} axis {both[0]} is both a batch and a contracted axis")
+    return Spec(x_rank, y_rank, (bx, by), (cx, cy))

@@ -1,0 +1,98 @@
+"""The spec: one two-operand contraction in ``dot_general`` form, and its shape rule.
+
+Every two-operand front end (``dot``, ``batch_dot``, ``tensordot``, ``dot_general``)
+parses its arguments into a :class:`Spec`. The output axis order is a contract, as in
+``jax.lax.dot_general``: batch axes (in the order given), then x's free axes in order,
+then y's free axes in order. This module knows nothing of torch.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+from .errors import ShapeError
+
+Shape = tuple[int, ...]
+AxisPair = tuple[tuple[int, ...], tuple[int, ...]]
+
+__all__ = ["Spec", "output_shape", "mark_axes"]
+
+
+@dataclass(frozen=True)
+class Spec:
+    """Which axes of x and y are batch, which are contracted; the rest are free.
+
+    ``batch`` and ``contract`` hold non-negative axes, pairwise: ``batch[0][i]`` of x
+    goes with ``batch[1][i]`` of y. ``keras_rank1`` is the Keras rule that a result of
+    rank 1 is returned as ``(batch, 1)``. A Spec is valid by construction: the parsers
+    in :mod:`axisdot.axes` check ranges, counts, repeats and overlaps before building one.
+    """
+
+    x_rank: int
+    y_rank: int
+    batch: AxisPair
+    contract: AxisPair
+    keras_rank1: bool = False
+
+    @property
+    def x_free(self) -> tuple[int, ...]:
+        used = set(self.batch[0]) | set(self.contract[0])
+        return tuple(a for a in range(self.x_rank) if a not in used)
+
+    @property
+    def y_free(self) -> tuple[int, ...]:
+        used = set(self.batch[1]) | set(self.contract[1])
+        return tuple(a for a in range(self.y_rank) if a not in used)
+
+    @property
+    def out_rank(self) -> int:
+        rank = len(self.batch[0]) + len(self.x_free) + len(self.y_free)
+        return 2 if self.expands else rank
+
+    @property
+    def expands(self) -> bool:
+        """True when the Keras (batch, 1) rule appends a size-1 axis to the result."""
+        return self.keras_rank1 and len(self.batch[0]) + len(self.x_free) + len(self.y_free) == 1
+
+
+def mark_axes(shape: Sequence[int], axes: Sequence[int]) -> str:
+    """``(32, 64, [128])``: the shape with the given axes in brackets."""
+    parts = [f"[{n}]" if i in axes else str(n) for i, n in enumerate(shape)]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def _clash(kind: str, xa: int, ya: int, x_shape: Shape, y_shape: Shape) -> ShapeError:
+    lines = [
+        f"cannot pair x axis {xa} (size {x_shape[xa]}) with y axis {ya} "
+        f"(size {y_shape[ya]}): {kind} axes must have equal sizes",
+        f"  x: {mark_axes(x_shape, [xa])}",
+        f"  y: {mark_axes(y_shape, [ya])}",
+    ]
+    fits = [a for a, n in enumerate(y_shape) if n == x_shape[xa] and a != ya]
+    if kind == "contracted" and fits:
+        lines.append(f"  y axes of size {x_shape[xa]}: {', '.join(map(str, fits))}")
+    return ShapeError("\n".join(lines))
+
+
+def output_shape(spec: Spec, x_shape: Sequence[int], y_shape: Sequence[int]) -> Shape:
+    """The result's shape, or a :class:`ShapeError` naming the first axis pair that clashes.
+
+    This one function serves the run-time check, ``equation`` and ``explain``, so their
+    answers cannot disagree.
+    """
+    xs, ys = tuple(int(n) for n in x_shape), tuple(int(n) for n in y_shape)
+    if (len(xs), len(ys)) != (spec.x_rank, spec.y_rank):
+        raise ShapeError(
+            f"expected x of rank {spec.x_rank} and y of rank {spec.y_rank}, "
+            f"got shapes {xs} and {ys}"
+        )
+    for kind, (xa_all, ya_all) in (("batch", spec.batch), ("contracted", spec.contract)):
+        for xa, ya in zip(xa_all, ya_all):
+            if xs[xa] != ys[ya]:
+                raise _clash(kind, xa, ya, xs, ys)
+    out = (
+        tuple(xs[a] for a in spec.batch[0])
+        + tuple(xs[a] for a in spec.x_free)
+        + tuple(ys[a] for a in spec.y_free)
+    )
+    return out + (1,) if spec.expands else out

@@ -1,0 +1,100 @@
+"""The plan cache: keyed by ranks and axes (never sizes), bounded, safe under threads."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import axisdot
+from axisdot.cache import MAXSIZE
+from axisdot.testing.reference import reference_dot, reference_einsum
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    axisdot.cache_clear()
+    yield
+    axisdot.cache_clear()
+
+
+def test_cache_info_reads_like_functools_lru_cache():
+    info = axisdot.cache_info()
+    assert (info.hits, info.misses, info.maxsize, info.currsize) == (0, 0, MAXSIZE, 0)
+
+
+def test_new_batch_sizes_and_side_lengths_do_not_compile_again():
+    for batch, side in [(2, 3), (7, 3), (1, 11), (0, 5), (64, 1)]:
+        axisdot.dot(torch.ones(batch, side, 4), torch.ones(batch, 4, side + 1), axes=(2, 1))
+    info = axisdot.cache_info()
+    assert (info.misses, info.hits, info.currsize) == (1, 4, 1)
+
+
+@pytest.mark.parametrize("same_as_first", [(2, 1), [2, 1], (np.int64(2), np.int32(1))], ids=repr)
+def test_equivalent_axes_spellings_share_a_plan(same_as_first):
+    x, y = torch.ones(2, 3, 4), torch.ones(2, 4, 5)
+    axisdot.dot(x, y, axes=(2, 1))
+    axisdot.dot(x, y, axes=same_as_first)
+    assert axisdot.cache_info().currsize == 1
+
+
+def test_a_bool_axis_never_hits_the_plan_of_the_int_it_equals():
+    x = torch.ones(2, 3)
+    axisdot.dot(x, x, axes=1)
+    with pytest.raises(axisdot.AxesTypeError):
+        axisdot.dot(x, x, axes=True)
+
+
+def test_each_front_end_has_its_own_entries():
+    x = torch.ones(2, 3)
+    axisdot.dot(x, x, 1)
+    axisdot.batch_dot(x, x, 1)
+    axisdot.tensordot(x, x, 0)
+    assert axisdot.cache_info().currsize == 3
+
+
+def test_einsum_plans_are_keyed_by_equation_and_shapes():
+    a, b = torch.ones(2, 3), torch.ones(3, 4)
+    for _ in range(3):
+        axisdot.einsum("ij,jk->ik", a, b)
+    axisdot.einsum("ij,jk->ik", torch.ones(5, 3), b)
+    info = axisdot.cache_info()
+    assert (info.misses, info.hits) == (2, 2)
+
+
+def test_the_cache_stays_bounded():
+    for n in range(MAXSIZE + 50):
+        axisdot.einsum("i->", torch.ones(n))
+    assert axisdot.cache_info().currsize == MAXSIZE
+    assert axisdot.cache_info().misses == MAXSIZE + 50
+
+
+def test_threads_sharing_the_cache_get_correct_results():
+    gen = torch.Generator().manual_seed(3)
+    jobs = []
+    for i in range(16):
+        x = torch.randn(i % 4 + 1, 3, 4, generator=gen, dtype=torch.float64)
+        y = torch.randn(i % 4 + 1, 5, 4, generator=gen, dtype=torch.float64)
+        jobs.append((x, y, [-1, (2, 2), ((1, 2), (1, 2))][i % 3] if i % 3 != 2 else -1))
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(50):
+                for x, y, axes in jobs:
+                    np.testing.assert_allclose(axisdot.dot(x, y, axes).numpy(), reference_dot(x, y, axes), atol=1e-12)
+                a = torch.ones(2, 3, dtype=torch.float64)
+                np.testing.assert_allclose(axisdot.einsum("ij,kj->ik", a, a).numpy(), reference_einsum("ij,kj->ik", a, a))
+        except BaseException as err:  # noqa: BLE001 - reported by the main thread
+            errors.append(err)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+    info = axisdot.cache_info()
+    assert info.hits + info.misses == 8 * 50 * (len(jobs) + 1)
+    assert info.currsize <= 3
