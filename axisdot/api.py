@@ -22,17 +22,26 @@ __all__ = ["dot", "batch_dot", "tensordot", "dot_general", "einsum", "equation"]
 
 Axes = Union[int, Sequence[int], Sequence[Sequence[int]]]
 ShapeLike = Union[torch.Tensor, Sequence[int], int]
+_Tensor = torch.Tensor
 
 
 def _key(axes: Any) -> Any:
-    return axes if type(axes) is int else _axes.canonical(axes)
+    """``axes`` in canonical form; the common spellings return at once."""
+    kind = type(axes)
+    if kind is int:
+        return axes
+    if kind is tuple and len(axes) == 2 and type(axes[0]) is int and type(axes[1]) is int:
+        return axes
+    return _axes.canonical(axes)
 
 
-def _plan(func: str, x: Any, y: Any, *args: Any) -> Plan:
-    call = f"axisdot.{func}"
-    check_operands(x, y, call)
+def _plan(func: str, x: Any, y: Any, axes: Any, batch: Any = None) -> Plan:
+    """The cached plan for this call; operands are checked here, once, at the boundary."""
+    if type(x) is not _Tensor or type(y) is not _Tensor or x.device != y.device:
+        check_operands(x, y, f"axisdot.{func}")
+    key = (func, x.ndim, y.ndim, _key(axes)) if batch is None else (func, x.ndim, y.ndim, _key(axes), _key(batch))
     try:
-        return compiled((func, x.ndim, y.ndim, *[_key(a) for a in args]))
+        return compiled(key)
     except AxisdotError as err:
         raise with_context(err, [f"  x: shape {tuple(x.shape)}", f"  y: shape {tuple(y.shape)}"]) from None
 

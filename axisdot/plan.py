@@ -25,7 +25,7 @@ from typing import Optional
 
 import torch
 
-from .errors import OperandError, ShapeError, with_context
+from .errors import AxisdotError, OperandError, ShapeError, with_context
 from .spec import Spec, output_shape
 
 __all__ = ["Plan", "build_plan", "check_operands"]
@@ -83,16 +83,24 @@ class Plan:
         nb, nc = len(spec.batch[0]), len(spec.contract[0])
         self.sum_dims = tuple(range(nb, nb + nc))
         self.expands = spec.expands
+        # Inputs that are already (batch, rows, cols) or (batch, n) in the right order
+        # go to bmm as views, with no reshape: the common Keras shapes.
+        simple = self.x_perm is None and self.y_perm is None and nb <= 1 and nc == 1
+        self.direct = simple and len(spec.x_free) <= 1 and len(spec.y_free) <= 1
+        self.batched = nb == 1
+        self.x_vector, self.y_vector = not spec.x_free, not spec.y_free
 
     def __repr__(self) -> str:
         return f"<axisdot.Plan {self.lowering} for {self.call}>"
 
-    def fail(self, x: torch.Tensor, y: torch.Tensor) -> ShapeError:
-        """The error for operands whose sizes do not fit (from the shared shape rule)."""
+    def fail(self, x: torch.Tensor, y: torch.Tensor) -> AxisdotError:
+        """The error for operands whose sizes or dtypes do not fit."""
+        if x.dtype == torch.bool or y.dtype == torch.bool:
+            check_operands(x, y, self.call)
         try:
             output_shape(self.spec, tuple(x.shape), tuple(y.shape))
         except ShapeError as err:
-            return with_context(err, [f"in {self.call}"])  # type: ignore[return-value]
+            return with_context(err, [f"in {self.call}"])
         raise AssertionError("fail() called on operands that fit")  # pragma: no cover
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -100,12 +108,32 @@ class Plan:
         for xa, ya in self.pairs:
             if xs[xa] != ys[ya]:
                 raise self.fail(x, y)
-        if x.dtype != y.dtype:
+        dtype = x.dtype
+        if dtype != y.dtype:
+            if dtype == torch.bool or y.dtype == torch.bool:
+                raise self.fail(x, y)
             dtype = torch.result_type(x, y)
             x, y = x.to(dtype), y.to(dtype)
+        elif dtype == torch.bool:
+            raise self.fail(x, y)
         if self.lowering == "vecdot":
             return self._vecdot(x, y)
+        if self.direct:
+            return self._bmm_views(x, y)
         return self._matmul(x, y)
+
+    def _bmm_views(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if not self.batched:  # tensordot-like: mm / mv on 2-D and 1-D views
+            if self.x_vector:
+                return torch.mv(y.mT if self.y_cf else y, x)
+            if self.y_vector:
+                return torch.mv(x.mT if self.x_cf else x, y)
+            return torch.mm(x.mT if self.x_cf else x, y if self.y_cf else y.mT)
+        if self.x_vector:
+            return torch.bmm(x.unsqueeze(1), y if self.y_cf else y.mT).squeeze(1)
+        if self.y_vector:
+            return torch.bmm(x.mT if self.x_cf else x, y.unsqueeze(2)).squeeze(2)
+        return torch.bmm(x.mT if self.x_cf else x, y if self.y_cf else y.mT)
 
     def _vecdot(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.x_perm is not None:
@@ -113,9 +141,14 @@ class Plan:
         if self.y_perm is not None:
             y = y.permute(self.y_perm)
         out = x * y
-        if self.sum_dims:
-            out = out.sum(self.sum_dims, dtype=out.dtype)
-        return out.unsqueeze(-1) if self.expands else out
+        if not self.sum_dims:
+            return out.unsqueeze(-1) if self.expands else out
+        keep = self.expands and len(self.sum_dims) == 1
+        if out.is_floating_point() or out.is_complex():
+            out = out.sum(self.sum_dims, keepdim=keep)
+        else:  # integer sums would widen to int64; a matmul keeps the dtype
+            out = out.sum(self.sum_dims, keepdim=keep, dtype=out.dtype)
+        return out.unsqueeze(-1) if self.expands and not keep else out
 
     def _matmul(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         xs, ys = x.shape, y.shape
