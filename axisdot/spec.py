@@ -7,15 +7,16 @@ then y's free axes in order. This module knows nothing of torch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Optional, Sequence
 
 from .errors import ShapeError
+from .render import mark_axes
 
 Shape = tuple[int, ...]
 AxisPair = tuple[tuple[int, ...], tuple[int, ...]]
 
-__all__ = ["Spec", "output_shape", "mark_axes"]
+__all__ = ["Spec", "output_shape"]
 
 
 @dataclass(frozen=True)
@@ -33,32 +34,25 @@ class Spec:
     batch: AxisPair
     contract: AxisPair
     keras_rank1: bool = False
+    #: x's axes that are neither batch nor contracted, in order (derived).
+    x_free: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    #: y's axes that are neither batch nor contracted, in order (derived).
+    y_free: tuple[int, ...] = field(init=False, repr=False, compare=False)
 
-    @property
-    def x_free(self) -> tuple[int, ...]:
-        used = set(self.batch[0]) | set(self.contract[0])
-        return tuple(a for a in range(self.x_rank) if a not in used)
-
-    @property
-    def y_free(self) -> tuple[int, ...]:
-        used = set(self.batch[1]) | set(self.contract[1])
-        return tuple(a for a in range(self.y_rank) if a not in used)
-
-    @property
-    def out_rank(self) -> int:
-        rank = len(self.batch[0]) + len(self.x_free) + len(self.y_free)
-        return 2 if self.expands else rank
+    def __post_init__(self) -> None:
+        # derived once here: plain attributes stay cheap and traceable by torch.compile
+        for name, rank, side in (("x_free", self.x_rank, 0), ("y_free", self.y_rank, 1)):
+            used = set(self.batch[side]) | set(self.contract[side])
+            object.__setattr__(self, name, tuple(a for a in range(rank) if a not in used))
 
     @property
     def expands(self) -> bool:
         """True when the Keras (batch, 1) rule appends a size-1 axis to the result."""
         return self.keras_rank1 and len(self.batch[0]) + len(self.x_free) + len(self.y_free) == 1
 
-
-def mark_axes(shape: Sequence[int], axes: Sequence[int]) -> str:
-    """``(32, 64, [128])``: the shape with the given axes in brackets."""
-    parts = [f"[{n}]" if i in axes else str(n) for i, n in enumerate(shape)]
-    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+    @property
+    def out_rank(self) -> int:
+        return 2 if self.expands else len(self.batch[0]) + len(self.x_free) + len(self.y_free)
 
 
 def _clash(kind: str, xa: int, ya: int, x_shape: Shape, y_shape: Shape) -> ShapeError:
@@ -74,13 +68,18 @@ def _clash(kind: str, xa: int, ya: int, x_shape: Shape, y_shape: Shape) -> Shape
     return ShapeError("\n".join(lines))
 
 
-def output_shape(spec: Spec, x_shape: Sequence[int], y_shape: Sequence[int]) -> Shape:
+def _sizes(shape: Sequence[Optional[int]]) -> tuple[Optional[int], ...]:
+    return tuple(None if n is None else int(n) for n in shape)
+
+
+def output_shape(spec: Spec, x_shape: Sequence[Optional[int]], y_shape: Sequence[Optional[int]]) -> Shape:
     """The result's shape, or a :class:`ShapeError` naming the first axis pair that clashes.
 
     This one function serves the run-time check, ``equation`` and ``explain``, so their
-    answers cannot disagree.
+    answers cannot disagree. A size may be ``None`` (unknown, as in a Keras config): it
+    is not checked and stays ``None`` in the result.
     """
-    xs, ys = tuple(int(n) for n in x_shape), tuple(int(n) for n in y_shape)
+    xs, ys = _sizes(x_shape), _sizes(y_shape)
     if (len(xs), len(ys)) != (spec.x_rank, spec.y_rank):
         raise ShapeError(
             f"expected x of rank {spec.x_rank} and y of rank {spec.y_rank}, "
@@ -88,7 +87,7 @@ def output_shape(spec: Spec, x_shape: Sequence[int], y_shape: Sequence[int]) -> 
         )
     for kind, (xa_all, ya_all) in (("batch", spec.batch), ("contracted", spec.contract)):
         for xa, ya in zip(xa_all, ya_all):
-            if xs[xa] != ys[ya]:
+            if xs[xa] != ys[ya] and xs[xa] is not None and ys[ya] is not None:
                 raise _clash(kind, xa, ya, xs, ys)
     out = (
         tuple(xs[a] for a in spec.batch[0])

@@ -1,0 +1,38 @@
+"""Text pictures of shapes, shared by error messages and ``explain``."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+__all__ = ["mark_axes", "shape_text", "aligned"]
+
+
+def _size(n: Optional[int]) -> str:
+    return "?" if n is None else str(n)
+
+
+def shape_text(shape: Sequence[Optional[int]]) -> str:
+    """``(32, 64)``; ``(3,)`` for rank 1; ``?`` for an unknown size."""
+    parts = [_size(n) for n in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def mark_axes(shape: Sequence[Optional[int]], axes: Sequence[int]) -> str:
+    """``(32, 64, [128])``: the shape with the given axes in brackets."""
+    parts = [f"[{_size(n)}]" if i in axes else _size(n) for i, n in enumerate(shape)]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def aligned(shape: Optional[Sequence[Optional[int]]], labels: Sequence[str]) -> tuple[str, str]:
+    """Two lines: the shape, and each label right-aligned under its size.
+
+    >>> print("\\n".join(aligned((32, 128), ["b", "k*"])))
+    (32, 128)
+      b   k*
+    """
+    sizes = [_size(n) for n in shape] if shape is not None else ["" for _ in labels]
+    widths = [max(len(s), len(lab)) for s, lab in zip(sizes, labels)]
+    top = "(" + ", ".join(s.rjust(w) for s, w in zip(sizes, widths)) + ")"
+    if shape is None:
+        top = f"rank {len(labels)}"
+    bottom = " " + "  ".join(lab.rjust(w) for lab, w in zip(labels, widths))
+    return top, bottom
