@@ -13,9 +13,11 @@ from .errors import (
     AxisdotError,
     AxisdotTypeError,
     EquationError,
+    ModelFileError,
     OperandError,
     ShapeError,
 )
+from .explain import Explanation, explain
 from .nn import Dot
 
 __version__ = "0.1.0"
@@ -28,6 +30,8 @@ __all__ = [
     "einsum",
     "equation",
     "Dot",
+    "explain",
+    "Explanation",
     "cache_info",
     "cache_clear",
     "AxisdotError",
@@ -37,4 +41,5 @@ __all__ = [
     "ShapeError",
     "EquationError",
     "OperandError",
+    "ModelFileError",
 ]

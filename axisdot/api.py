@@ -140,7 +140,8 @@ def einsum(equation: str, *operands: torch.Tensor) -> torch.Tensor:
     return plan(*operands)
 
 
-def _rank_and_shape(value: ShapeLike, name: str) -> tuple[int, tuple[int, ...] | None]:
+def rank_and_shape(value: ShapeLike, name: str) -> tuple[int, tuple[int | None, ...] | None]:
+    """An operand given as a tensor, a shape (``None`` for an unknown size) or a rank."""
     if isinstance(value, torch.Tensor):
         return value.ndim, tuple(value.shape)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -148,8 +149,8 @@ def _rank_and_shape(value: ShapeLike, name: str) -> tuple[int, tuple[int, ...] |
             raise OperandError(f"axisdot.equation: the rank of {name} must be >= 0, got {value}")
         return value, None
     if isinstance(value, (tuple, list, torch.Size)):
-        shape = tuple(_axes.canonical(value, f"shape of {name}", depth=1))  # type: ignore[arg-type]
-        if any(n < 0 for n in shape):
+        shape = tuple(None if n is None else _axes.as_int(n, f"shape of {name}") for n in value)
+        if any(n is not None and n < 0 for n in shape):
             raise OperandError(f"axisdot.equation: sizes must be >= 0, got {name} shape {shape}")
         return len(shape), shape
     raise OperandError(
@@ -167,7 +168,7 @@ def equation(x: ShapeLike, y: ShapeLike, axes: Axes = -1) -> str:
     >>> equation((32, 64, 10, 128), (32, 128, 32, 15), axes=(3, 1))
     'bijk,bklm->bijlm'
     """
-    (x_rank, x_shape), (y_rank, y_shape) = _rank_and_shape(x, "x"), _rank_and_shape(y, "y")
+    (x_rank, x_shape), (y_rank, y_shape) = rank_and_shape(x, "x"), rank_and_shape(y, "y")
     try:
         spec = compiled(("dot", x_rank, y_rank, _key(axes))).spec
         if x_shape is not None and y_shape is not None:

@@ -19,6 +19,7 @@ from .spec import Spec
 Canon = Union[None, int, tuple]
 
 __all__ = [
+    "as_int",
     "canonical",
     "keras_spec",
     "tensordot_spec",
@@ -26,7 +27,7 @@ __all__ = [
 ]
 
 
-def _as_int(value: Any, where: str) -> int:
+def as_int(value: Any, where: str) -> int:
     if isinstance(value, bool) or type(value).__name__ == "bool_":
         raise AxesTypeError(f"{where}: an axis must be an int, got the bool {value!r}")
     if isinstance(value, numbers.Integral):
@@ -50,7 +51,7 @@ def canonical(axes: Any, where: str = "axes", depth: int = 2) -> Canon:
         return tuple(
             _canonical_item(item, f"{where}[{i}]", depth - 1) for i, item in enumerate(axes)
         )
-    return _as_int(axes, where)
+    return as_int(axes, where)
 
 
 def _canonical_item(item: Any, where: str, depth: int) -> Canon:

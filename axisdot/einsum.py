@@ -99,21 +99,30 @@ def _pairwise_spec(a: str, b: str, out: str) -> Spec | None:
     )
 
 
+def _natural(a: str, b: str, out: str) -> str:
+    """The letter order a Plan returns for ``a,b->out``: batch, a's free, b's free."""
+    batch = [c for c in a if c in b and c in out]
+    return "".join(batch + [c for c in a if c not in b] + [c for c in b if c not in a])
+
+
 def _step(equation: str) -> tuple[Step, str]:
-    """A function running one contraction step, and the name of its lowering."""
+    """A function running one contraction step, and a description of its lowering."""
     lhs, out = equation.split("->")
     terms = lhs.split(",")
     spec = _pairwise_spec(terms[0], terms[1], out) if len(terms) == 2 else None
     if spec is None:
-        return (lambda *ops: torch.einsum(equation, *ops)), "einsum"
-    plan = build_plan(spec, f"einsum step {equation!r}")
+        return (lambda *ops: torch.einsum(equation, *ops)), "torch.einsum"
     a, b = terms
-    natural = [c for c in a if c in b and c in out]
-    natural += [c for c in a if c not in b] + [c for c in b if c not in a]
+    if _natural(a, b, out) != out and _natural(b, a, out) == out:  # swapping avoids a permute
+        spec = _pairwise_spec(b, a, out)
+        plan = build_plan(spec, f"einsum step {equation!r}")  # type: ignore[arg-type]
+        return (lambda x, y: plan(y, x)), plan.describe()
+    plan = build_plan(spec, f"einsum step {equation!r}")
+    natural = _natural(a, b, out)
+    if natural == out:
+        return plan, plan.describe()
     perm = tuple(natural.index(c) for c in out)
-    if perm == tuple(range(len(perm))):
-        return plan, plan.lowering
-    return (lambda x, y: plan(x, y).permute(perm)), plan.lowering
+    return (lambda x, y: plan(x, y).permute(perm)), plan.describe() + ", then permute"
 
 
 def promoted(operands: Sequence[torch.Tensor]) -> list[torch.Tensor]:

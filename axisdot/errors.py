@@ -15,6 +15,7 @@ __all__ = [
     "ShapeError",
     "EquationError",
     "OperandError",
+    "ModelFileError",
     "with_context",
 ]
 
@@ -45,6 +46,10 @@ class EquationError(AxisdotError, ValueError):
 
 class OperandError(AxisdotTypeError):
     """An operand is not a usable tensor (not a tensor, bool dtype, other device)."""
+
+
+class ModelFileError(AxisdotError, ValueError):
+    """A saved Keras model file cannot be read (missing, not a .keras zip, not JSON)."""
 
 
 def with_context(err: AxisdotError, lines: Sequence[str]) -> AxisdotError:

@@ -89,9 +89,22 @@ class Plan:
         self.direct = simple and len(spec.x_free) <= 1 and len(spec.y_free) <= 1
         self.batched = nb == 1
         self.x_vector, self.y_vector = not spec.x_free, not spec.y_free
+        self.sum_dim = self.sum_dims[0] if nc == 1 else self.sum_dims
+        self.keepdim = self.expands and nc == 1
+        self.run = self._vecdot if self.lowering == "vecdot" else self._bmm_views if self.direct else self._matmul
 
     def __repr__(self) -> str:
-        return f"<axisdot.Plan {self.lowering} for {self.call}>"
+        return f"<axisdot.Plan {self.describe()} for {self.call}>"
+
+    def describe(self) -> str:
+        """The PyTorch calls this plan makes, in a few words."""
+        if self.lowering == "vecdot":
+            return "elementwise product and sum"
+        if self.direct and not self.batched:
+            return "torch.mv on views" if self.x_vector or self.y_vector else "torch.mm on views"
+        if self.direct:
+            return "torch.bmm on views"
+        return "torch.bmm after permute/reshape"
 
     def fail(self, x: torch.Tensor, y: torch.Tensor) -> AxisdotError:
         """The error for operands whose sizes or dtypes do not fit."""
@@ -109,18 +122,16 @@ class Plan:
             if xs[xa] != ys[ya]:
                 raise self.fail(x, y)
         dtype = x.dtype
-        if dtype != y.dtype:
-            if dtype == torch.bool or y.dtype == torch.bool:
-                raise self.fail(x, y)
-            dtype = torch.result_type(x, y)
-            x, y = x.to(dtype), y.to(dtype)
-        elif dtype == torch.bool:
+        if dtype != y.dtype or dtype == torch.bool:
+            x, y = self._promote(x, y)
+        return self.run(x, y)
+
+    def _promote(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Both operands in their common dtype (``torch.result_type``); bool refused."""
+        if x.dtype == torch.bool or y.dtype == torch.bool:
             raise self.fail(x, y)
-        if self.lowering == "vecdot":
-            return self._vecdot(x, y)
-        if self.direct:
-            return self._bmm_views(x, y)
-        return self._matmul(x, y)
+        dtype = torch.result_type(x, y)
+        return x.to(dtype), y.to(dtype)
 
     def _bmm_views(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if not self.batched:  # tensordot-like: mm / mv on 2-D and 1-D views
@@ -143,12 +154,11 @@ class Plan:
         out = x * y
         if not self.sum_dims:
             return out.unsqueeze(-1) if self.expands else out
-        keep = self.expands and len(self.sum_dims) == 1
         if out.is_floating_point() or out.is_complex():
-            out = out.sum(self.sum_dims, keepdim=keep)
+            out = out.sum(self.sum_dim, keepdim=self.keepdim)
         else:  # integer sums would widen to int64; a matmul keeps the dtype
-            out = out.sum(self.sum_dims, keepdim=keep, dtype=out.dtype)
-        return out.unsqueeze(-1) if self.expands and not keep else out
+            out = out.sum(self.sum_dim, keepdim=self.keepdim, dtype=out.dtype)
+        return out.unsqueeze(-1) if self.expands and not self.keepdim else out
 
     def _matmul(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         xs, ys = x.shape, y.shape

@@ -31,7 +31,7 @@ def aligned(shape: Optional[Sequence[Optional[int]]], labels: Sequence[str]) -> 
     """
     sizes = [_size(n) for n in shape] if shape is not None else ["" for _ in labels]
     widths = [max(len(s), len(lab)) for s, lab in zip(sizes, labels)]
-    top = "(" + ", ".join(s.rjust(w) for s, w in zip(sizes, widths)) + ")"
+    top = "(" + ", ".join(s.rjust(w) for s, w in zip(sizes, widths)) + ("," if len(sizes) == 1 else "") + ")"
     if shape is None:
         top = f"rank {len(labels)}"
     bottom = " " + "  ".join(lab.rjust(w) for lab, w in zip(labels, widths))

@@ -1,0 +1,140 @@
+"""The ``axisdot`` command line: ``explain`` a contraction, ``port`` a saved Keras model."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Optional, Sequence
+
+from .errors import AxisdotError
+from .explain import explain
+from .port import port
+
+EPILOG = """\
+examples:
+  axisdot explain --x 32,64,10,128 --y 32,128,32,15 --axes 3,1
+  axisdot explain --x 32,64,10,128 --y 32,32,15,128 --axes=-1 --normalize
+  axisdot explain --x 8,5,6 --y 8,6,5 --axes 1,2:2,1          (several axes: x axes:y axes)
+  axisdot explain --x 3,4,5 --y 4,5,6 --mode tensordot --axes 2
+  axisdot explain --x 4,3,2 --y 2,4 --mode dot_general --contract 0:1 --batch 2:0
+  axisdot explain "bij,bjk,bkl->bil" --shapes 8,32,64 8,64,16 8,16,4
+  axisdot port model.keras --json
+
+axes forms: -1 (one int), 3,1 (a pair), 1,2:2,1 (x axes:y axes), none (batch_dot's
+default). Write a value starting with '-' followed by more as --axes=-1,-2.
+shapes: sizes separated by commas; ? or None for an unknown size; "" for a scalar.
+exit status: 0 on success, 2 on bad input (the error says why)."""
+
+
+def _ints(text: str, what: str) -> tuple[Optional[int], ...]:
+    text = text.strip().strip("()[]")
+    if not text:
+        return ()
+    out = []
+    for part in text.split(","):
+        part = part.strip()
+        if part in ("?", "None", "none"):
+            out.append(None)
+            continue
+        try:
+            out.append(int(part))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what}: {part!r} is not an integer (in {text!r})") from None
+    return tuple(out)
+
+
+def parse_shape(text: str) -> tuple[Optional[int], ...]:
+    return _ints(text, "shape")
+
+
+def parse_axes(text: str) -> Any:
+    """``-1`` -> -1, ``3,1`` -> (3, 1), ``1,2:2,1`` -> ((1, 2), (2, 1)), ``none`` -> None."""
+    text = text.strip()
+    if text.lower() == "none":
+        return None
+    if ":" in text:
+        left, _, right = text.partition(":")
+        return (_ints(left, "axes"), _ints(right, "axes"))
+    values = _ints(text, "axes")
+    if None in values:
+        raise argparse.ArgumentTypeError(f"axes: {text!r} holds an unknown entry")
+    return values[0] if len(values) == 1 else values
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="axisdot", description="See what a Keras-style contraction runs, and port Dot layers to PyTorch.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{explain,port}")
+    ex = sub.add_parser("explain", help="explain a contraction", epilog=EPILOG,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    ex.add_argument("equation", nargs="?", help="an einsum equation (then give --shapes)")
+    ex.add_argument("--x", type=parse_shape, help="shape of x, e.g. 32,64,10,128")
+    ex.add_argument("--y", type=parse_shape, help="shape of y")
+    ex.add_argument("--axes", type=parse_axes, default=argparse.SUPPRESS, help="axes, e.g. -1, 3,1 or 1,2:2,1")
+    ex.add_argument("--mode", choices=["dot", "batch_dot", "tensordot", "dot_general"], default="dot")
+    ex.add_argument("--contract", type=parse_axes, help="dot_general: x axes:y axes")
+    ex.add_argument("--batch", type=parse_axes, help="dot_general: x axes:y axes")
+    ex.add_argument("--normalize", action="store_true", help="dot: L2-normalize first (cosine similarity)")
+    ex.add_argument("--shapes", type=parse_shape, nargs="+", help="einsum: one shape per operand")
+    ex.add_argument("--json", action="store_true", help="print JSON only")
+    po = sub.add_parser("port", help="list the Dot layers of a saved Keras model and their PyTorch lines")
+    po.add_argument("model", help="a .keras file or a model.to_json() file")
+    po.add_argument("--json", action="store_true", help="print JSON only")
+    return parser
+
+
+def _explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+    if args.equation is not None:
+        if args.shapes is None:
+            parser.error("explain EQUATION needs --shapes, one shape per operand")
+        return explain(args.equation, *args.shapes)
+    if args.x is None or args.y is None:
+        parser.error("explain needs --x and --y (or an einsum equation with --shapes)")
+    if args.mode == "dot_general":
+        batch = args.batch if args.batch is not None else ((), ())
+        return explain(args.x, args.y, mode="dot_general", contract=args.contract, batch=batch)
+    kwargs = {"axes": args.axes} if hasattr(args, "axes") else {}
+    return explain(args.x, args.y, mode=args.mode, normalize=args.normalize, **kwargs)
+
+
+def _port_text(layers: list) -> str:
+    if not layers:
+        return "no Dot layers found"
+    blocks = []
+    for d in layers:
+        shapes = ", ".join(_shape(s) for s in d.input_shapes) if d.input_shapes else "unknown: the file records no input shapes"
+        rows = [("axes", f"{d.axes!r}   normalize {d.normalize}"), ("inputs", shapes),
+                ("equation", d.equation or "unknown without input shapes"),
+                ("output", _shape(d.output_shape) if d.output_shape else "unknown"),
+                ("axisdot", d.axisdot), ("torch", d.torch or "unknown without input shapes")]
+        blocks.append("\n".join([d.name] + [f"  {k:<9} {v}" for k, v in rows]))
+    return "\n\n".join(blocks)
+
+
+def _shape(shape: Sequence[Optional[int]]) -> str:
+    parts = ["None" if n is None else str(n) for n in shape]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "explain":
+            result = _explain(args, parser)
+            print(json.dumps(result.to_dict(), indent=2) if args.json else str(result))
+        else:
+            layers = port(args.model)
+            print(json.dumps([d.to_dict() for d in layers], indent=2) if args.json else _port_text(layers))
+    except AxisdotError as err:
+        print(f"axisdot: error: {err}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # the reader (e.g. `| head`) went away: not an error of ours
+        sys.stderr.close()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
