@@ -126,7 +126,7 @@ def keras_spec(axes: Canon, x_rank: int, y_rank: int, func: str = "dot") -> Spec
             f"got a sequence of {len(axes)} items"
         )
     if isinstance(axes[0], tuple) != isinstance(axes[1], tuple):
-        raise AxesTypeError(
+        raise AxesError(
             f"{call}: give either two ints or two sequences of ints, not one of each"
         )
     x_axes, y_axes = _axis_list(axes[0]), _axis_list(axes[1])

@@ -23,7 +23,7 @@ def _check_layer_axes(axes: Any) -> None:
     if len(canon) != 2:
         raise AxesError(f"Dot(axes={axes!r}): axes must be an int or a pair, got {len(canon)} items")
     if isinstance(canon[0], tuple) != isinstance(canon[1], tuple):
-        raise AxesTypeError(f"Dot(axes={axes!r}): give either two ints or two sequences of ints")
+        raise AxesError(f"Dot(axes={axes!r}): give either two ints or two sequences of ints")
     firsts = [a for side in canon for a in (side if isinstance(side, tuple) else (side,))]
     if 0 in firsts:
         raise AxesError(f"Dot(axes={axes!r}): axis 0 is the batch axis and cannot be contracted")

@@ -116,9 +116,9 @@ def reference_dot(x: Any, y: Any, axes: Any = -1, normalize: bool = False) -> np
 
 def reference_tensordot(x: Any, y: Any, axes: Any = 2) -> np.ndarray:
     """``numpy.tensordot`` itself."""
-    return np.tensordot(to_numpy(x), to_numpy(y), axes=axes)
+    return np.asarray(np.tensordot(to_numpy(x), to_numpy(y), axes=axes))
 
 
 def reference_einsum(equation: str, *operands: Any) -> np.ndarray:
     """``numpy.einsum`` itself, without path optimization."""
-    return np.einsum(equation, *[to_numpy(t) for t in operands], optimize=False)
+    return np.asarray(np.einsum(equation, *[to_numpy(t) for t in operands], optimize=False))

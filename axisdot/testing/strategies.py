@@ -16,6 +16,15 @@ from hypothesis import strategies as st
 __all__ = [
     "Problem",
     "EinsumProblem",
+    "InvalidProblem",
+    "InvalidEinsumProblem",
+    "FORMS",
+    "RULES",
+    "invalid_dot_problems",
+    "invalid_batch_dot_problems",
+    "invalid_tensordot_problems",
+    "invalid_dot_general_problems",
+    "invalid_einsum_problems",
     "dot_problems",
     "batch_dot_problems",
     "tensordot_problems",
@@ -40,6 +49,8 @@ class Problem:
     normalize: bool = False
     batch: Any = None  # dot_general only: ((x axes), (y axes))
     expected_shape: tuple[int, ...] = field(default=(), compare=False)
+    #: how ``axes`` is written: one of :data:`FORMS`
+    form: str = field(default="pair", compare=False)
 
     @property
     def kwargs(self) -> dict[str, Any]:
@@ -106,55 +117,146 @@ def _written(draw: st.DrawFn, axis: int, rank: int) -> int:
     return axis - rank if draw(st.booleans()) else axis
 
 
+#: The ways an ``axes`` argument can be written. ``int``: one non-negative int for both
+#: inputs; ``negative``: one negative int (counted from the end of each input);
+#: ``pair``: ``(x_axis, y_axis)``, entries possibly negative; ``multi``: a pair of
+#: sequences (several axes at once, an axisdot extension for dot and batch_dot);
+#: ``none``: batch_dot's default; ``count``: tensordot's int N.
+FORMS = ("int", "negative", "pair", "multi", "none", "count")
+
+
+def _kinds(kind: Any, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    kinds = allowed if kind is None else (kind,) if isinstance(kind, str) else tuple(kind)
+    bad = [k for k in kinds if k not in allowed]
+    if bad or not kinds:
+        raise ValueError(f"kind must be one of {allowed} (or a collection of them), got {kind!r}")
+    return kinds
+
+
+def _fixed_min_ranks(axes: Any) -> tuple[int, int]:
+    """The smallest ranks of x and y for which a Keras-style ``axes`` is valid."""
+    pair = (axes, axes) if isinstance(axes, int) else axes
+    need = []
+    for side in pair:
+        items = side if isinstance(side, (list, tuple)) else [side]
+        need.append(max(2, *[a + 1 if a >= 0 else -a + 1 for a in items]))
+    return need[0], need[1]
+
+
+def _fixed_axes(axes: Any, x_rank: int, y_rank: int) -> tuple[tuple[int, ...], tuple[int, ...], str]:
+    pair = (axes, axes) if isinstance(axes, int) else axes
+    sides = []
+    for side, rank in zip(pair, (x_rank, y_rank)):
+        items = side if isinstance(side, (list, tuple)) else [side]
+        sides.append(tuple(a + rank if a < 0 else a for a in items))
+    form = ("negative" if axes < 0 else "int") if isinstance(axes, int) else (
+        "multi" if isinstance(pair[0], (list, tuple)) else "pair")
+    return sides[0], sides[1], form
+
+
 @st.composite
 def _keras_problems(draw: st.DrawFn, func: str, min_rank: int, max_rank: int, min_side: int,
-                    max_side: int, max_batch: int, multi_axis: bool, normalize: Optional[bool]) -> Problem:
-    lay = draw(_layout(1, min_rank, max_rank, 3 if multi_axis else 1, min_side, max_side, max_batch))
-    xr, yr = len(lay["x_shape"]), len(lay["y_shape"])
-    cx, cy = lay["cx"], lay["cy"]
-    if len(cx) > 1:
-        seq = draw(st.sampled_from([tuple, list]))
-        axes: Any = (seq(_written(draw, a, xr) for a in cx), seq(_written(draw, b, yr) for b in cy))
+                    max_side: int, max_batch: int, kinds: tuple[str, ...], normalize: Optional[bool],
+                    fixed: Any = None) -> Problem:
+    form = draw(st.sampled_from(kinds))
+    if fixed is not None:
+        low_x, low_y = _fixed_min_ranks(fixed)
+        x_rank = draw(st.integers(max(min_rank, low_x), max(max_rank, low_x)))
+        y_rank = draw(st.integers(max(min_rank, low_y), max(max_rank, low_y)))
     else:
-        (a,), (b,) = cx, cy
-        forms = [(_written(draw, a, xr), _written(draw, b, yr)), [a, b]]
-        if a == b:
-            forms.append(a)
-        if a - xr == b - yr:
-            forms.append(a - xr)
-        axes = draw(st.sampled_from(forms))
-    if func == "batch_dot" and not multi_axis and draw(st.booleans()):
-        default = (xr - 1, yr - 1 if yr == 2 else yr - 2)
-        if (cx[0], cy[0]) == default:
-            axes = None
-    expected = lay["expected"]
+        x_rank = draw(st.integers(min_rank, max_rank))
+        y_rank = draw(st.integers(min_rank, max_rank))
+    low = min(x_rank, y_rank)
+    if fixed is not None:
+        cx, cy, form = _fixed_axes(fixed, x_rank, y_rank)
+        axes = fixed
+    elif form == "int":
+        a = draw(st.integers(1, low - 1))
+        cx, cy, axes = (a,), (a,), a
+    elif form == "negative":
+        n = draw(st.integers(1, low - 1))
+        cx, cy, axes = (x_rank - n,), (y_rank - n,), -n
+    elif form == "none":
+        cx, cy, axes = (x_rank - 1,), (y_rank - 1 if y_rank == 2 else y_rank - 2,), None
+    elif form == "pair":
+        a, b = draw(st.integers(1, x_rank - 1)), draw(st.integers(1, y_rank - 1))
+        cx, cy = (a,), (b,)
+        axes = draw(st.sampled_from([tuple, list]))((_written(draw, a, x_rank), _written(draw, b, y_rank)))
+    else:  # multi
+        k = draw(st.integers(1, min(3, low - 1)))
+        cx = tuple(draw(st.permutations(range(1, x_rank)))[:k])
+        cy = tuple(draw(st.permutations(range(1, y_rank)))[:k])
+        seq = draw(st.sampled_from([tuple, list]))
+        axes = (seq(_written(draw, a, x_rank) for a in cx), seq(_written(draw, b, y_rank) for b in cy))
+    side = _side(min_side, max_side)
+    batch = draw(st.integers(min_side, max(min_side, max_batch)))
+    x_shape = [batch] + [draw(side) for _ in range(x_rank - 1)]
+    y_shape = [batch] + [draw(side) for _ in range(y_rank - 1)]
+    for a, b in zip(cx, cy):
+        y_shape[b] = x_shape[a]
+    expected = (batch,) + tuple(x_shape[a] for a in range(1, x_rank) if a not in cx) + tuple(
+        y_shape[b] for b in range(1, y_rank) if b not in cy)
     if len(expected) == 1:
-        expected = expected + (1,)
+        expected += (1,)
     norm = draw(st.booleans()) if normalize is None else normalize
-    return Problem(func, lay["x_shape"], lay["y_shape"], axes, normalize=norm and func == "dot",
-                   expected_shape=expected)
+    return Problem(func, tuple(x_shape), tuple(y_shape), axes, normalize=norm and func == "dot",
+                   expected_shape=expected, form=form)
+
+
+KERAS_FORMS = ("int", "negative", "pair")
 
 
 def dot_problems(*, min_rank: int = 2, max_rank: int = 4, min_side: int = 0, max_side: int = 4,
-                 max_batch: int = 3, multi_axis: bool = True,
-                 normalize: Optional[bool] = False) -> st.SearchStrategy[Problem]:
-    """Valid ``axisdot.dot`` / ``keras.layers.Dot`` problems. ``multi_axis=False`` keeps
-    to the forms Keras itself accepts; ``normalize=None`` draws it too."""
+                 max_batch: int = 3, kind: Any = None, multi_axis: bool = True,
+                 normalize: Optional[bool] = False, axes: Any = None) -> st.SearchStrategy[Problem]:
+    """Valid ``axisdot.dot`` / ``keras.layers.Dot`` problems.
+
+    ``kind`` picks the axes forms drawn (``"int"``, ``"negative"``, ``"pair"``,
+    ``"multi"``, or a collection of them; all by default). ``multi_axis=False`` keeps to
+    the forms Keras itself accepts. ``normalize=None`` draws ``normalize`` too. ``axes``
+    fixes the axes argument (for a function with fixed axes, such as attention scores,
+    ``axes=(2, 2)``) and draws only shapes that fit it; ranks grow to what it needs.
+
+    >>> p = dot_problems(axes=(2, 2), min_rank=3, max_rank=3).example()
+    >>> len(p.x_shape), len(p.y_shape), p.axes
+    (3, 3, (2, 2))
+    """
     _check_bounds(min_rank=min_rank, max_rank=max_rank, min_side=min_side, max_side=max_side,
                   max_batch=max_batch)
     if min_rank < 2:
         raise ValueError(f"dot needs inputs of rank >= 2, got min_rank={min_rank}")
-    return _keras_problems("dot", min_rank, max_rank, min_side, max_side, max_batch, multi_axis, normalize)
+    kinds = _kinds(kind, (KERAS_FORMS + ("multi",)) if multi_axis else KERAS_FORMS)
+    fixed = _fixed(axes, "dot_problems")
+    return _keras_problems("dot", min_rank, max_rank, min_side, max_side, max_batch, kinds, normalize, fixed)
+
+
+def _fixed(axes: Any, where: str) -> Any:
+    if axes is None:
+        return None
+    from ..axes import canonical
+
+    try:
+        fixed = canonical(axes)
+    except Exception as err:
+        raise ValueError(f"{where}(axes={axes!r}): {err}") from None
+    pair = (fixed, fixed) if isinstance(fixed, int) else fixed
+    if len(pair) != 2 or any(a in (0,) for side in pair for a in (side if isinstance(side, tuple) else (side,))):
+        raise ValueError(f"{where}(axes={axes!r}): axes must be an int or a pair, and may not name the batch axis 0")
+    return axes
 
 
 def batch_dot_problems(*, min_rank: int = 2, max_rank: int = 4, min_side: int = 0, max_side: int = 4,
-                       max_batch: int = 3, multi_axis: bool = True) -> st.SearchStrategy[Problem]:
-    """Valid ``batch_dot`` problems, including ``axes=None`` where it applies."""
+                       max_batch: int = 3, kind: Any = None, multi_axis: bool = True,
+                       axes: Any = None) -> st.SearchStrategy[Problem]:
+    """Valid ``batch_dot`` problems; ``kind`` and ``axes`` as for :func:`dot_problems`,
+    plus the kind ``"none"`` (``axes=None``, batch_dot's default)."""
     _check_bounds(min_rank=min_rank, max_rank=max_rank, min_side=min_side, max_side=max_side,
                   max_batch=max_batch)
     if min_rank < 2:
         raise ValueError(f"batch_dot needs inputs of rank >= 2, got min_rank={min_rank}")
-    return _keras_problems("batch_dot", min_rank, max_rank, min_side, max_side, max_batch, multi_axis, False)
+    kinds = _kinds(kind, KERAS_FORMS + ("none",) + (("multi",) if multi_axis else ()))
+    fixed = _fixed(axes, "batch_dot_problems")
+    return _keras_problems("batch_dot", min_rank, max_rank, min_side, max_side, max_batch, kinds, False, fixed)
 
 
 @st.composite
@@ -166,13 +268,14 @@ def _tensordot(draw: st.DrawFn, min_rank: int, max_rank: int, min_side: int, max
         shared = [draw(_side(min_side, max_side)) for _ in range(n)]
         xs = tuple(draw(_side(min_side, max_side)) for _ in range(xr - n)) + tuple(shared)
         ys = tuple(shared) + tuple(draw(_side(min_side, max_side)) for _ in range(yr - n))
-        return Problem("tensordot", xs, ys, n, expected_shape=xs[: xr - n] + ys[n:])
+        return Problem("tensordot", xs, ys, n, expected_shape=xs[: xr - n] + ys[n:], form="count")
     lay = draw(_layout(0, min_rank, max_rank, 3, min_side, max_side, 0))
     xr, yr = len(lay["x_shape"]), len(lay["y_shape"])
     cx = [_written(draw, a, xr) for a in lay["cx"]]
     cy = [_written(draw, b, yr) for b in lay["cy"]]
     axes: Any = (tuple(cx), tuple(cy)) if len(cx) != 1 or draw(st.booleans()) else (cx[0], cy[0])
-    return Problem("tensordot", lay["x_shape"], lay["y_shape"], axes, expected_shape=lay["expected"])
+    form = "pair" if isinstance(axes[0], int) else "multi"
+    return Problem("tensordot", lay["x_shape"], lay["y_shape"], axes, expected_shape=lay["expected"], form=form)
 
 
 def tensordot_problems(*, min_rank: int = 0, max_rank: int = 4, min_side: int = 0,
@@ -202,7 +305,7 @@ def _general(draw: st.DrawFn, min_rank: int, max_rank: int, min_side: int, max_s
     y_free = [where_y[a] for a in range(n_batch, yr) if a not in lay["cy"]]
     expected = (tuple(xs[a] for a in batch[0]) + tuple(xs[a] for a in sorted(x_free))
                 + tuple(ys[a] for a in sorted(y_free)))
-    return Problem("dot_general", xs, ys, contract, batch=batch, expected_shape=expected)
+    return Problem("dot_general", xs, ys, contract, batch=batch, expected_shape=expected, form="multi")
 
 
 def dot_general_problems(*, min_rank: int = 0, max_rank: int = 4, min_side: int = 0, max_side: int = 4,
@@ -265,3 +368,260 @@ def tensors(shape: tuple[int, ...], *, dtype: Optional[torch.dtype] = None,
     Values come from a drawn seed, so a failing example replays exactly."""
     dtypes = st.just(dtype) if dtype is not None else st.sampled_from(DTYPES)
     return dtypes.flatmap(lambda d: _tensor(tuple(shape), d, bound))
+
+
+# ---- invalid problems ------------------------------------------------------------------
+
+#: The rules an invalid problem breaks, and the builtin exception a careful
+#: implementation raises for each (axisdot raises an AxisdotError that is also it).
+RULES = {
+    "size mismatch": ValueError,         # contracted axes of different sizes
+    "batch mismatch": ValueError,        # batch axes of different sizes
+    "axis out of range": ValueError,     # an axis >= rank or < -rank
+    "batch axis contracted": ValueError,  # dot / batch_dot: axis 0 in axes
+    "rank too low": ValueError,          # dot / batch_dot: an input of rank < 2
+    "axes form": ValueError,             # a pair of the wrong length, empty lists, ...
+    "axes type": TypeError,              # a bool, float, str or None where an axis belongs
+    "repeated axis": ValueError,         # the same axis twice in one input's list
+    "unequal lengths": ValueError,       # multi-axis lists of different lengths
+    "count out of range": ValueError,    # tensordot: an int N < 0 or > a rank
+    "batch and contracted": ValueError,  # dot_general: one axis in both lists
+    "unknown output letter": ValueError,  # einsum
+    "operand count": ValueError,
+    "letter sizes": ValueError,
+    "subscript count": ValueError,
+    "repeated output letter": ValueError,
+    "bad character": ValueError,
+}
+
+
+@dataclass(frozen=True)
+class InvalidProblem:
+    """A two-operand call that must be refused, and the rule it breaks."""
+
+    func: str
+    x_shape: tuple[int, ...]
+    y_shape: tuple[int, ...]
+    axes: Any
+    rule: str
+    batch: Any = None
+    detail: str = field(default="", compare=False)
+
+    @property
+    def expected_error(self) -> type:
+        """The builtin exception class the call must raise (or a subclass of it)."""
+        return RULES[self.rule]
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        if self.func == "dot_general":
+            return {"contract": self.axes, "batch": self.batch}
+        return {"axes": self.axes}
+
+    def call(self, fn: Callable[..., Any], x: Any, y: Any) -> Any:
+        return fn(x, y, **self.kwargs)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        return f"{self.func}(x: {self.x_shape}, y: {self.y_shape}, {args})  # breaks: {self.rule}"
+
+
+def _other(draw: st.DrawFn, n: int) -> int:
+    return n + draw(st.integers(1, 3))
+
+
+def _mutate_size(draw: st.DrawFn, p: Problem, xa: int, ya: int, rule: str) -> InvalidProblem:
+    ys = list(p.y_shape)
+    ys[ya] = _other(draw, p.x_shape[xa])
+    return InvalidProblem(p.func, p.x_shape, tuple(ys), p.axes, rule, p.batch,
+                          f"x axis {xa} has size {p.x_shape[xa]}, y axis {ya} has size {ys[ya]}")
+
+
+def _contracted(p: Problem) -> tuple[list[int], list[int]]:
+    """Non-negative contracted axes of a valid Keras-style problem."""
+    xr, yr = len(p.x_shape), len(p.y_shape)
+    axes = p.axes
+    if axes is None:
+        axes = (xr - 1, yr - 1 if yr == 2 else yr - 2)
+    if isinstance(axes, int):
+        axes = (axes, axes)
+    ax = list(axes[0]) if isinstance(axes[0], (list, tuple)) else [axes[0]]
+    ay = list(axes[1]) if isinstance(axes[1], (list, tuple)) else [axes[1]]
+    return [a % xr for a in ax], [b % yr for b in ay]
+
+
+@st.composite
+def _invalid_keras(draw: st.DrawFn, func: str, max_rank: int, max_side: int, rules: tuple[str, ...]) -> InvalidProblem:
+    rule = draw(st.sampled_from(rules))
+    make = dot_problems if func == "dot" else batch_dot_problems
+    p = draw(make(min_rank=2, max_rank=max_rank, min_side=1, max_side=max_side, max_batch=max_side))
+    xr, yr = len(p.x_shape), len(p.y_shape)
+    cx, cy = _contracted(p)
+    if rule == "size mismatch":
+        i = draw(st.integers(0, len(cx) - 1))
+        return _mutate_size(draw, p, cx[i], cy[i], rule)
+    if rule == "batch mismatch":
+        return _mutate_size(draw, p, 0, 0, rule)
+    if rule == "axis out of range":
+        bad = draw(st.sampled_from([yr + draw(st.integers(0, 2)), -yr - draw(st.integers(1, 3))]))
+        return InvalidProblem(func, p.x_shape, p.y_shape, (cx[0], bad), rule, detail=f"y axis {bad}, rank {yr}")
+    if rule == "batch axis contracted":
+        zero = draw(st.sampled_from([0, -xr]))
+        return InvalidProblem(func, p.x_shape, p.y_shape, (zero, cy[0]), rule, detail=f"x axis {zero} is axis 0")
+    if rule == "rank too low":
+        n = p.x_shape[-1]
+        return InvalidProblem(func, (n,), p.y_shape, -1 if p.y_shape[-1] == n else (0, yr - 1), rule)
+    if rule == "axes form":
+        axes = draw(st.sampled_from([(cx[0],), (cx[0], cy[0], cy[0]), (cx[0], (cy[0],)), ((), ())]))
+        return InvalidProblem(func, p.x_shape, p.y_shape, axes, rule)
+    if rule == "axes type":
+        axes = draw(st.sampled_from([True, float(cx[0]), str(cx[0]), (cx[0], None), (float(cx[0]), cy[0])]
+                                    + ([None] if func == "dot" else [])))
+        return InvalidProblem(func, p.x_shape, p.y_shape, axes, rule)
+    xs = tuple(p.x_shape) + (p.x_shape[cx[0]],)
+    ys = tuple(p.y_shape) + (p.y_shape[cy[0]],)
+    if rule == "repeated axis":
+        return InvalidProblem(func, xs, ys, ((cx[0], cx[0]), (cy[0], yr)), rule)
+    return InvalidProblem(func, xs, ys, ((cx[0], xr), (cy[0],)), rule)  # unequal lengths
+
+
+_KERAS_RULES = ("size mismatch", "batch mismatch", "axis out of range", "batch axis contracted", "rank too low",
+                "axes form", "axes type", "repeated axis", "unequal lengths")
+
+
+def _rules(rules: Any, allowed: tuple[str, ...]) -> tuple[str, ...]:
+    chosen = allowed if rules is None else (rules,) if isinstance(rules, str) else tuple(rules)
+    bad = [r for r in chosen if r not in allowed]
+    if bad or not chosen:
+        raise ValueError(f"rules must be taken from {allowed}, got {rules!r}")
+    return chosen
+
+
+def invalid_dot_problems(*, max_rank: int = 4, max_side: int = 4, rules: Any = None) -> st.SearchStrategy[InvalidProblem]:
+    """``dot`` calls that must be refused, each naming the rule it breaks (``rules``
+    narrows the choice; see :data:`RULES`)."""
+    return _invalid_keras("dot", max_rank, max_side, _rules(rules, _KERAS_RULES))
+
+
+def invalid_batch_dot_problems(*, max_rank: int = 4, max_side: int = 4,
+                               rules: Any = None) -> st.SearchStrategy[InvalidProblem]:
+    """``batch_dot`` calls that must be refused (``axes=None`` is valid there)."""
+    return _invalid_keras("batch_dot", max_rank, max_side, _rules(rules, _KERAS_RULES))
+
+
+_TENSORDOT_RULES = ("size mismatch", "axis out of range", "count out of range", "repeated axis", "unequal lengths",
+                    "axes type")
+
+
+@st.composite
+def _invalid_tensordot(draw: st.DrawFn, max_rank: int, max_side: int, rules: tuple[str, ...]) -> InvalidProblem:
+    rule = draw(st.sampled_from(rules))
+    p = draw(tensordot_problems(min_rank=1, max_rank=max_rank, min_side=1, max_side=max_side))
+    xr, yr = len(p.x_shape), len(p.y_shape)
+    if rule == "count out of range":
+        n = draw(st.sampled_from([-1 - draw(st.integers(0, 2)), min(xr, yr) + 1 + draw(st.integers(0, 2))]))
+        return InvalidProblem("tensordot", p.x_shape, p.y_shape, n, rule)
+    if rule == "axes type":
+        return InvalidProblem("tensordot", p.x_shape, p.y_shape, draw(st.sampled_from([1.0, "1", (1.0, 0)])), rule)
+    a, b = xr - 1, 0
+    if rule == "size mismatch":
+        ys = list(p.y_shape)
+        ys[b] = _other(draw, p.x_shape[a])
+        return InvalidProblem("tensordot", p.x_shape, tuple(ys), ((a,), (b,)), rule)
+    ys = list(p.y_shape)
+    ys[b] = p.x_shape[a]
+    if rule == "axis out of range":
+        return InvalidProblem("tensordot", p.x_shape, tuple(ys), ((a,), (yr + draw(st.integers(0, 2)),)), rule)
+    if rule == "repeated axis":
+        return InvalidProblem("tensordot", p.x_shape, tuple(ys), ((a, a), (b, b)), rule)
+    return InvalidProblem("tensordot", p.x_shape, tuple(ys), ((a,), (b, b)), rule)  # unequal lengths
+
+
+def invalid_tensordot_problems(*, max_rank: int = 4, max_side: int = 4,
+                               rules: Any = None) -> st.SearchStrategy[InvalidProblem]:
+    """``tensordot`` calls that must be refused."""
+    return _invalid_tensordot(max_rank, max_side, _rules(rules, _TENSORDOT_RULES))
+
+
+_GENERAL_RULES = ("size mismatch", "batch mismatch", "axis out of range", "batch and contracted", "repeated axis")
+
+
+@st.composite
+def _invalid_general(draw: st.DrawFn, max_rank: int, max_side: int, rules: tuple[str, ...]) -> InvalidProblem:
+    rule = draw(st.sampled_from(rules))
+    need_batch = rule in ("batch mismatch", "batch and contracted")
+    p = draw(dot_general_problems(min_rank=2, max_rank=max_rank, min_side=1, max_side=max_side)
+             .filter(lambda q: q.axes[0] and (q.batch[0] or not need_batch)))
+    xr, yr = len(p.x_shape), len(p.y_shape)
+    cx = [a % xr for a in p.axes[0]]
+    cy = [b % yr for b in p.axes[1]]
+    if rule == "size mismatch":
+        return _mutate_size(draw, p, cx[0], cy[0], rule)  # type: ignore[arg-type]
+    if rule == "batch mismatch":
+        bad = _mutate_size(draw, p, p.batch[0][0], p.batch[1][0], rule)  # type: ignore[arg-type]
+        return InvalidProblem("dot_general", bad.x_shape, bad.y_shape, p.axes, rule, p.batch)
+    if rule == "axis out of range":
+        contract = ((xr + draw(st.integers(0, 2)),), (cy[0],))
+        return InvalidProblem("dot_general", p.x_shape, p.y_shape, contract, rule, p.batch)
+    if rule == "batch and contracted":
+        batch = ((cx[0],), (cy[0],))
+        return InvalidProblem("dot_general", p.x_shape, p.y_shape, p.axes, rule, batch)
+    contract = ((cx[0], cx[0]), (cy[0], cy[0]))
+    return InvalidProblem("dot_general", p.x_shape, p.y_shape, contract, rule, p.batch)  # repeated axis
+
+
+def invalid_dot_general_problems(*, max_rank: int = 4, max_side: int = 4,
+                                 rules: Any = None) -> st.SearchStrategy[InvalidProblem]:
+    """``dot_general`` calls that must be refused."""
+    return _invalid_general(max_rank, max_side, _rules(rules, _GENERAL_RULES))
+
+
+@dataclass(frozen=True)
+class InvalidEinsumProblem:
+    """An einsum call that must be refused, and the rule it breaks."""
+
+    equation: str
+    shapes: tuple[tuple[int, ...], ...]
+    rule: str
+
+    @property
+    def expected_error(self) -> type:
+        return RULES[self.rule]
+
+    def __repr__(self) -> str:
+        return f"einsum({self.equation!r}, shapes={self.shapes})  # breaks: {self.rule}"
+
+
+_EINSUM_RULES = ("unknown output letter", "operand count", "letter sizes", "subscript count",
+                 "repeated output letter", "bad character")
+
+
+@st.composite
+def _invalid_einsum(draw: st.DrawFn, n_operands: int, rules: tuple[str, ...]) -> InvalidEinsumProblem:
+    rule = draw(st.sampled_from(rules))
+    p = draw(einsum_problems(n_operands=n_operands, min_side=1, max_rank=3).filter(
+        lambda q: any(q.shapes) and q.equation.split("->")[1]))
+    lhs, out = p.equation.split("->")
+    terms = lhs.split(",")
+    i = next(k for k, s in enumerate(p.shapes) if s)
+    if rule == "unknown output letter":
+        return InvalidEinsumProblem(f"{lhs}->{out}Z", p.shapes, rule)
+    if rule == "operand count":
+        return InvalidEinsumProblem(p.equation, p.shapes + ((1,),) if draw(st.booleans()) else p.shapes[:-1], rule)
+    if rule == "letter sizes":  # the new letter Y twice in one operand, with sizes 2 and 3
+        terms[i] += "YY"
+        shapes = list(p.shapes)
+        shapes[i] = tuple(shapes[i]) + (2, 3)
+        return InvalidEinsumProblem(",".join(terms) + "->" + out, tuple(shapes), rule)
+    if rule == "subscript count":
+        shapes = list(p.shapes)
+        shapes[i] = shapes[i] + (1,)
+        return InvalidEinsumProblem(p.equation, tuple(shapes), rule)
+    if rule == "repeated output letter":
+        return InvalidEinsumProblem(f"{lhs}->{out}{out[0]}", p.shapes, rule)
+    return InvalidEinsumProblem(draw(st.sampled_from(["1", "!", "é"])) + p.equation, p.shapes, rule)  # bad character
+
+
+def invalid_einsum_problems(*, n_operands: int = 2, rules: Any = None) -> st.SearchStrategy[InvalidEinsumProblem]:
+    """einsum calls that must be refused."""
+    return _invalid_einsum(n_operands, _rules(rules, _EINSUM_RULES))
