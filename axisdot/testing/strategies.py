@@ -38,8 +38,34 @@ __all__ = [
 DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64)
 
 
+class _TwoOperandCall:
+    """What a two-operand problem shares: its keyword arguments and how to call with them."""
+
+    func: str
+    x_shape: tuple[int, ...]
+    y_shape: tuple[int, ...]
+    axes: Any
+    batch: Any
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        if self.func == "dot_general":
+            return {"contract": self.axes, "batch": self.batch}
+        if self.func == "dot" and getattr(self, "normalize", False):
+            return {"axes": self.axes, "normalize": True}
+        return {"axes": self.axes}
+
+    def call(self, fn: Callable[..., Any], x: Any, y: Any) -> Any:
+        """``fn(x, y, **kwargs)``: run any function with this front end's signature."""
+        return fn(x, y, **self.kwargs)
+
+    def _call_text(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        return f"{self.func}(x: {self.x_shape}, y: {self.y_shape}, {args})"
+
+
 @dataclass(frozen=True)
-class Problem:
+class Problem(_TwoOperandCall):
     """A two-operand contraction: ``func(x, y, **kwargs)`` with x and y of these shapes."""
 
     func: str
@@ -52,21 +78,8 @@ class Problem:
     #: how ``axes`` is written: one of :data:`FORMS`
     form: str = field(default="pair", compare=False)
 
-    @property
-    def kwargs(self) -> dict[str, Any]:
-        if self.func == "dot_general":
-            return {"contract": self.axes, "batch": self.batch}
-        if self.func == "dot" and self.normalize:
-            return {"axes": self.axes, "normalize": True}
-        return {"axes": self.axes}
-
-    def call(self, fn: Callable[..., Any], x: Any, y: Any) -> Any:
-        """``fn(x, y, **kwargs)``: run any function with this front end's signature."""
-        return fn(x, y, **self.kwargs)
-
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
-        return f"{self.func}(x: {self.x_shape}, y: {self.y_shape}, {args})"
+        return self._call_text()
 
 
 def _check_bounds(**bounds: int) -> None:
@@ -396,7 +409,7 @@ RULES = {
 
 
 @dataclass(frozen=True)
-class InvalidProblem:
+class InvalidProblem(_TwoOperandCall):
     """A two-operand call that must be refused, and the rule it breaks."""
 
     func: str
@@ -412,18 +425,8 @@ class InvalidProblem:
         """The builtin exception class the call must raise (or a subclass of it)."""
         return RULES[self.rule]
 
-    @property
-    def kwargs(self) -> dict[str, Any]:
-        if self.func == "dot_general":
-            return {"contract": self.axes, "batch": self.batch}
-        return {"axes": self.axes}
-
-    def call(self, fn: Callable[..., Any], x: Any, y: Any) -> Any:
-        return fn(x, y, **self.kwargs)
-
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
-        return f"{self.func}(x: {self.x_shape}, y: {self.y_shape}, {args})  # breaks: {self.rule}"
+        return f"{self._call_text()}  # breaks: {self.rule}"
 
 
 def _other(draw: st.DrawFn, n: int) -> int:
