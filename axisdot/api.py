@@ -11,10 +11,11 @@ import torch
 
 from . import axes as _axes
 from .cache import compiled
-from .einsum import parse_equation, promoted as _promoted
+from .einsum import parse_equation, run_traced
 from .equation import einsum_equation
 from .errors import AxisdotError, AxisdotTypeError, OperandError, with_context
-from .normalize import l2_normalize
+from .legacy import check_semantics, legacy_batch_dot
+from .normalize import l2_normalize, normalize_mode
 from .plan import Plan, check_operands
 from .spec import output_shape
 
@@ -46,7 +47,7 @@ def _plan(func: str, x: Any, y: Any, axes: Any, batch: Any = None) -> Plan:
         raise with_context(err, [f"  x: shape {tuple(x.shape)}", f"  y: shape {tuple(y.shape)}"]) from None
 
 
-def dot(x: torch.Tensor, y: torch.Tensor, axes: Axes = -1, *, normalize: bool = False) -> torch.Tensor:
+def dot(x: torch.Tensor, y: torch.Tensor, axes: Axes = -1, *, normalize: Union[bool, str] = False) -> torch.Tensor:
     """``keras.layers.Dot(axes, normalize)([x, y])`` of Keras 3.
 
     Axis 0 is the batch axis: batch sizes must agree and it cannot be contracted.
@@ -55,7 +56,8 @@ def dot(x: torch.Tensor, y: torch.Tensor, axes: Axes = -1, *, normalize: bool = 
     pair of equal-length sequences contracting several axes at once. The result holds
     the batch axis, x's other axes, then y's; a result of rank 1 becomes ``(batch, 1)``.
     ``normalize=True`` L2-normalizes each input along its contracted axes first, so the
-    result is the cosine similarity.
+    result is the cosine similarity; ``normalize="tf_keras"`` or ``"torch"`` uses that
+    framework's formula instead of Keras 3's (see :mod:`axisdot.normalize`).
 
     >>> dot(torch.ones(32, 64, 10, 128), torch.ones(32, 128, 32, 15), axes=(3, 1)).shape
     torch.Size([32, 64, 10, 32, 15])
@@ -63,21 +65,29 @@ def dot(x: torch.Tensor, y: torch.Tensor, axes: Axes = -1, *, normalize: bool = 
     torch.Size([4, 1])
     """
     plan = _plan("dot", x, y, axes)
-    if normalize:
-        x = l2_normalize(x, plan.spec.contract[0], "x")
-        y = l2_normalize(y, plan.spec.contract[1], "y")
+    if normalize is not False:
+        mode = normalize_mode(normalize)
+        if mode is not None:
+            x = l2_normalize(x, plan.spec.contract[0], "x", mode)
+            y = l2_normalize(y, plan.spec.contract[1], "y", mode)
     return plan(x, y)
 
 
-def batch_dot(x: torch.Tensor, y: torch.Tensor, axes: Axes | None = None) -> torch.Tensor:
+def batch_dot(x: torch.Tensor, y: torch.Tensor, axes: Axes | None = None, *, semantics: str = "keras3") -> torch.Tensor:
     """Keras's ``batch_dot`` (``keras.src.layers.merging.dot.batch_dot``).
 
     As :func:`dot` without ``normalize``; ``axes=None`` means ``(x.ndim - 1, y.ndim - 1)``
-    when y has rank 2, else ``(x.ndim - 1, y.ndim - 2)``.
+    when y has rank 2, else ``(x.ndim - 1, y.ndim - 2)``. ``semantics="legacy"`` gives
+    the function of Keras 2.2.4 and tf.keras 1.x instead, whose output shapes differ
+    when the ranks differ (see :mod:`axisdot.legacy`).
 
     >>> batch_dot(torch.ones(32, 20, 1), torch.ones(32, 30, 20), axes=(1, 2)).shape
     torch.Size([32, 1, 30])
     """
+    if semantics != "keras3":
+        if check_semantics(semantics) == "legacy":
+            check_operands(x, y, "axisdot.batch_dot")
+            return legacy_batch_dot(x, y, axes)
     return _plan("batch_dot", x, y, axes)(x, y)
 
 
@@ -112,8 +122,9 @@ def dot_general(
 def einsum(equation: str, *operands: torch.Tensor) -> torch.Tensor:
     """``torch.einsum`` whose pairwise order opt_einsum chooses once per (equation, shapes).
 
-    Operands may also be given as one list. Letters of equal name must have equal sizes
-    (no broadcasting of size-1 axes); ellipsis is not supported yet.
+    Operands may also be given as one list. ``...`` stands for the remaining axes of each
+    operand, broadcast as in torch.einsum. Named letters must have equal sizes in every
+    operand (torch.einsum would broadcast a size-1 axis; axisdot refuses it).
 
     >>> einsum("ij,jk,kl->il", torch.ones(2, 3), torch.ones(3, 4), torch.ones(4, 5)).shape
     torch.Size([2, 5])
@@ -127,11 +138,8 @@ def einsum(equation: str, *operands: torch.Tensor) -> torch.Tensor:
         raise AxisdotTypeError(f"axisdot.einsum: the equation must be a str, got {type(equation).__name__}")
     if len({t.device for t in operands}) > 1:
         raise OperandError(f"axisdot.einsum: operands are on different devices: {[str(t.device) for t in operands]}")
-    if torch.compiler.is_compiling():
-        # torch.compile traces the contraction once; torch.einsum lets it pick the path
-        # at trace time, where opt_einsum's own code cannot be traced.
-        parsed = parse_equation(equation, [tuple(t.shape) for t in operands])
-        return torch.einsum(parsed.equation, *_promoted(operands))
+    if torch.compiler.is_compiling():  # sizes may be symbolic: no cache keyed by them
+        return run_traced(parse_equation(equation, [tuple(t.shape) for t in operands]), operands)
     shapes = tuple(tuple(t.shape) for t in operands)
     try:
         plan = compiled(("einsum", equation, shapes))

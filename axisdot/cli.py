@@ -16,6 +16,7 @@ examples:
   axisdot explain --x 32,64,10,128 --y 32,32,15,128 --axes=-1 --normalize
   axisdot explain --x 8,5,6 --y 8,6,5 --axes 1,2:2,1          (several axes: x axes:y axes)
   axisdot explain --x 3,4,5 --y 4,5,6 --mode tensordot --axes 2
+  axisdot explain --x 8,10,1152 --y 8,10,1152,16 --mode batch_dot --axes 2,2 --semantics legacy
   axisdot explain --x 4,3,2 --y 2,4 --mode dot_general --contract 0:1 --batch 2:0
   axisdot explain "bij,bjk,bkl->bil" --shapes 8,32,64 8,64,16 8,16,4
   axisdot port model.keras --json
@@ -76,7 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--mode", choices=["dot", "batch_dot", "tensordot", "dot_general"], default="dot")
     ex.add_argument("--contract", type=parse_axes, help="dot_general: x axes:y axes")
     ex.add_argument("--batch", type=parse_axes, help="dot_general: x axes:y axes")
-    ex.add_argument("--normalize", action="store_true", help="dot: L2-normalize first (cosine similarity)")
+    ex.add_argument("--normalize", nargs="?", const=True, default=False, choices=[True, "keras3", "tf_keras", "torch"],
+                    help="dot: L2-normalize first (cosine similarity); optionally the mode: keras3, tf_keras, torch")
+    ex.add_argument("--semantics", choices=["keras3", "legacy"], default="keras3",
+                    help="batch_dot: Keras 3 rules (default) or legacy Keras 2.2.4 rules")
     ex.add_argument("--shapes", type=parse_shape, nargs="+", help="einsum: one shape per operand")
     ex.add_argument("--json", action="store_true", help="print JSON only")
     po = sub.add_parser("port", help="list the Dot layers of a saved Keras model and their PyTorch lines")
@@ -96,6 +100,8 @@ def _explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
         batch = args.batch if args.batch is not None else ((), ())
         return explain(args.x, args.y, mode="dot_general", contract=args.contract, batch=batch)
     kwargs = {"axes": args.axes} if hasattr(args, "axes") else {}
+    if args.semantics != "keras3":
+        kwargs["semantics"] = args.semantics
     return explain(args.x, args.y, mode=args.mode, normalize=args.normalize, **kwargs)
 
 

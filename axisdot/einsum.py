@@ -5,8 +5,9 @@ an axis of one operand, run as ``torch.einsum`` on that step's precomputed equat
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Optional, Sequence
 
 import opt_einsum
 import torch
@@ -15,26 +16,73 @@ from .errors import AxisdotTypeError, EquationError, ShapeError
 from .plan import build_plan
 from .spec import Spec
 
-__all__ = ["Parsed", "parse_equation", "promoted", "EinsumPlan", "build_einsum_plan"]
+__all__ = ["Parsed", "parse_equation", "promoted", "EinsumPlan", "build_einsum_plan", "run_traced"]
 
 _VALID = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
 @dataclass(frozen=True)
 class Parsed:
-    """An einsum equation split into its input subscripts and (explicit) output."""
+    """An einsum equation with explicit letters (an ellipsis spelled out) and output.
+
+    ``expand`` holds, per operand, the shape to broadcast it to first (its ellipsis axes
+    of size 1 grown to the other operands' sizes), or None when nothing broadcasts.
+    """
 
     inputs: tuple[str, ...]
     output: str
+    expand: tuple[Optional[tuple[int, ...]], ...] = ()
 
     @property
     def equation(self) -> str:
         return ",".join(self.inputs) + "->" + self.output
 
 
+def _split_ellipsis(term: str, quoted: str, where: str) -> tuple[str, str, bool]:
+    if term.count("...") > 1 or term.replace("...", "").count("."):
+        raise EquationError(f"{quoted}: {where} {term!r}: '.' appears only as one '...' per term")
+    head, dots, tail = term.partition("...")
+    return head, tail, bool(dots)
+
+
+def _spell_out(inputs: list[str], rhs: Optional[str], shapes: Sequence[tuple[int, ...]],
+               quoted: str) -> tuple[list[str], Optional[str], list[Optional[tuple[int, ...]]], str]:
+    """Replace each '...' by letters the equation does not use, right-aligned across the
+    operands as broadcasting aligns them; sizes 1 broadcast (as torch.einsum does)."""
+    parts = [_split_ellipsis(t, quoted, f"operand {i}") for i, t in enumerate(inputs)]
+    ranks = [len(shape) - len(h) - len(t) if dots else 0 for (h, t, dots), shape in zip(parts, shapes)]
+    for i, ((h, t, dots), r) in enumerate(zip(parts, ranks)):
+        if r < 0:
+            raise EquationError(f"{quoted}: operand {i} has rank {len(shapes[i])}, fewer than the "
+                                f"{len(h) + len(t)} letters of {inputs[i]!r}")
+    width = max(ranks, default=0)
+    used = set("".join(inputs) + (rhs or ""))
+    free = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in used]
+    if width > len(free):
+        raise EquationError(f"{quoted}: the ellipsis needs {width} letters but only {len(free)} are unused")
+    letters = "".join(free[:width])
+    broadcast = [1] * width
+    for (h, _t, _d), r, shape in zip(parts, ranks, shapes):
+        for k, n in enumerate(shape[len(h):len(h) + r]):
+            j = width - r + k
+            if n != 1 and broadcast[j] not in (1, n):
+                raise ShapeError(f"{quoted}: the ellipsis axes do not broadcast: size {broadcast[j]} against {n}")
+            broadcast[j] = n if n != 1 else broadcast[j]
+    spelled, expand = [], []
+    for (h, t, _d), r, shape in zip(parts, ranks, shapes):
+        spelled.append(h + letters[width - r:] + t)
+        target = tuple(shape[:len(h)]) + tuple(broadcast[width - r:]) + tuple(shape[len(h) + r:])
+        expand.append(None if target == tuple(shape) else target)
+    if rhs is not None:
+        h, t, dots = _split_ellipsis(rhs, quoted, "the output")
+        rhs = h + (letters if dots else "") + t
+    return spelled, rhs, expand, letters
+
+
 def parse_equation(equation: object, shapes: Sequence[tuple[int, ...]]) -> Parsed:
-    """Check ``equation`` against the operands' shapes; implicit output is made explicit
-    (the letters used once, in sorted order, as numpy and torch do)."""
+    """Check ``equation`` against the operands' shapes. An implicit output is made
+    explicit (the ellipsis axes, then the letters used once in sorted order, as numpy and
+    torch do); an ellipsis is spelled out in unused letters."""
     if not isinstance(equation, str):
         raise AxisdotTypeError(f"einsum: the equation must be a str, got {type(equation).__name__}")
     eq = equation.replace(" ", "")
@@ -42,19 +90,23 @@ def parse_equation(equation: object, shapes: Sequence[tuple[int, ...]]) -> Parse
     if eq.count("->") > 1:
         raise EquationError(f"{quoted}: an equation has at most one '->'")
     lhs, arrow, rhs = eq.partition("->")
-    if "." in eq:
-        raise EquationError(f"{quoted}: ellipsis ('...') is not supported yet; name every axis")
-    bad = sorted(set(lhs.replace(",", "") + rhs) - _VALID)
+    bad = sorted(set(lhs.replace(",", "").replace(".", "") + rhs.replace(".", "")) - _VALID)
     if bad:
         raise EquationError(
-            f"{quoted}: {bad[0]!r} is not a subscript; use the letters a-z and A-Z"
+            f"{quoted}: {bad[0]!r} is not a subscript; use the letters a-z and A-Z (and '...')"
         )
-    inputs = tuple(lhs.split(","))
+    inputs = lhs.split(",")
     if len(inputs) != len(shapes):
         raise EquationError(
             f"{quoted}: the equation has {len(inputs)} operand terms but "
             f"{len(shapes)} operands were given"
         )
+    expand: list[Optional[tuple[int, ...]]] = [None] * len(shapes)
+    ellipsis = ""
+    if "." in eq:
+        inputs, explicit, expand, ellipsis = _spell_out(inputs, rhs if arrow else None, shapes, quoted)
+        rhs = explicit if arrow else ""
+        shapes = [t if t is not None else s for t, s in zip(expand, shapes)]
     sizes: dict[str, tuple[int, int, int]] = {}
     for i, (sub, shape) in enumerate(zip(inputs, shapes)):
         if len(sub) != len(shape):
@@ -70,25 +122,28 @@ def parse_equation(equation: object, shapes: Sequence[tuple[int, ...]]) -> Parse
                     f"axis {first[2]} but size {n} in operand {i} axis {axis}"
                 )
     if not arrow:
-        counts = lhs.replace(",", "")
-        rhs = "".join(sorted(c for c in set(counts) if counts.count(c) == 1))
+        counts = "".join(inputs)
+        rhs = ellipsis + "".join(sorted(c for c in set(counts) if counts.count(c) == 1 and c not in ellipsis))
     for letter in rhs:
         if letter not in sizes:
             raise EquationError(f"{quoted}: output letter {letter!r} is not in any input")
         if rhs.count(letter) > 1:
             raise EquationError(f"{quoted}: output letter {letter!r} appears more than once")
-    return Parsed(inputs, rhs)
+    return Parsed(tuple(inputs), rhs, tuple(expand))
+
+
+def _expanded(parsed: Parsed, operands: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    if not any(t is not None for t in parsed.expand):
+        return list(operands)
+    return [t if target is None else t.expand(target) for t, target in zip(operands, parsed.expand)]
 
 
 Step = Callable[..., torch.Tensor]
 
 
-def _pairwise_spec(a: str, b: str, out: str) -> Spec | None:
-    """The dot_general spec of ``a,b->out`` when it is a plain pairwise contraction."""
-    if len(set(a)) != len(a) or len(set(b)) != len(b):
-        return None
-    if any(c not in b and c not in out for c in a) or any(c not in a and c not in out for c in b):
-        return None
+def _pairwise_spec(a: str, b: str, out: str) -> Spec:
+    """The dot_general spec of ``a,b->out``, where neither term repeats a letter and every
+    letter of each term is in the other term or in ``out``."""
     batch = [c for c in a if c in b and c in out]
     contract = [c for c in a if c in b and c not in out]
     return Spec(
@@ -99,6 +154,35 @@ def _pairwise_spec(a: str, b: str, out: str) -> Spec | None:
     )
 
 
+def _reducer(sub: str, keep: str) -> tuple[Callable[[torch.Tensor], torch.Tensor], str]:
+    """Take the diagonal of each repeated letter of ``sub`` and sum the letters not in
+    ``keep``: the single-operand part of an einsum step, as torch.diagonal and sum (no
+    torch.einsum, so ONNX and every transform see plain ops)."""
+    ops: list[tuple[str, tuple[int, ...]]] = []
+    while len(set(sub)) != len(sub):
+        c = next(c for c in sub if sub.count(c) > 1)
+        i = sub.index(c)
+        j = sub.index(c, i + 1)
+        ops.append(("diagonal", (i, j)))
+        sub = sub[:i] + sub[i + 1:j] + sub[j + 1:] + c
+    summed = tuple(i for i, c in enumerate(sub) if c not in keep)
+    if summed:
+        ops.append(("sum", summed))
+        sub = "".join(c for c in sub if c in keep)
+
+    def run(t: torch.Tensor) -> torch.Tensor:
+        for kind, dims in ops:
+            t = torch.diagonal(t, 0, dims[0], dims[1]) if kind == "diagonal" else t.sum(dims, dtype=t.dtype)
+        return t
+
+    return run, sub
+
+
+def _permuter(sub: str, out: str) -> Optional[tuple[int, ...]]:
+    perm = tuple(sub.index(c) for c in out)
+    return None if perm == tuple(range(len(perm))) else perm
+
+
 def _natural(a: str, b: str, out: str) -> str:
     """The letter order a Plan returns for ``a,b->out``: batch, a's free, b's free."""
     batch = [c for c in a if c in b and c in out]
@@ -106,23 +190,35 @@ def _natural(a: str, b: str, out: str) -> str:
 
 
 def _step(equation: str) -> tuple[Step, str]:
-    """A function running one contraction step, and a description of its lowering."""
+    """A function running one contraction step, and a description of its lowering.
+
+    One operand: diagonals, sums and a permute. Two operands: each is first reduced to
+    the letters the other operand or the output needs, then one two-operand Plan runs
+    (the operands swapped when that saves a permute of the result).
+    """
     lhs, out = equation.split("->")
     terms = lhs.split(",")
-    spec = _pairwise_spec(terms[0], terms[1], out) if len(terms) == 2 else None
-    if spec is None:
-        return (lambda *ops: torch.einsum(equation, *ops)), "torch.einsum"
-    a, b = terms
-    if _natural(a, b, out) != out and _natural(b, a, out) == out:  # swapping avoids a permute
-        spec = _pairwise_spec(b, a, out)
-        plan = build_plan(spec, f"einsum step {equation!r}")  # type: ignore[arg-type]
-        return (lambda x, y: plan(y, x)), plan.describe()
-    plan = build_plan(spec, f"einsum step {equation!r}")
-    natural = _natural(a, b, out)
-    if natural == out:
-        return plan, plan.describe()
-    perm = tuple(natural.index(c) for c in out)
-    return (lambda x, y: plan(x, y).permute(perm)), plan.describe() + ", then permute"
+    if len(terms) == 1:
+        reduce, sub = _reducer(terms[0], out)
+        perm = _permuter(sub, out)
+        return (lambda t: reduce(t) if perm is None else reduce(t).permute(perm)), "diagonal/sum/permute"
+    reduce_a, a = _reducer(terms[0], terms[1] + out)
+    reduce_b, b = _reducer(terms[1], a + out)
+    swap = _natural(a, b, out) != out and _natural(b, a, out) == out
+    if swap:
+        a, b, reduce_a, reduce_b = b, a, reduce_b, reduce_a
+    plan = build_plan(_pairwise_spec(a, b, out), f"einsum step {equation!r}")
+    perm = _permuter(_natural(a, b, out), out)
+    trivial = terms[0] == (b if swap else a) and terms[1] == (a if swap else b)
+    label = plan.describe() + ("" if trivial else " after diagonal/sum") + ("" if perm is None else ", then permute")
+
+    def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        if swap:
+            x, y = y, x
+        result = plan(reduce_a(x), reduce_b(y))
+        return result if perm is None else result.permute(perm)
+
+    return run, label
 
 
 def promoted(operands: Sequence[torch.Tensor]) -> list[torch.Tensor]:
@@ -141,6 +237,7 @@ class EinsumPlan:
     def __init__(self, parsed: Parsed, shapes: tuple[tuple[int, ...], ...]) -> None:
         self.parsed = parsed
         self.shapes = shapes
+        shapes = tuple(t if t is not None else s for t, s in zip(parsed.expand, shapes)) if parsed.expand else shapes
         self.path, self.info = opt_einsum.contract_path(
             parsed.equation, *shapes, shapes=True, optimize="auto"
         )
@@ -150,7 +247,7 @@ class EinsumPlan:
             self.steps.append((tuple(inds), fn, step_eq, lowering))
 
     def __call__(self, *operands: torch.Tensor) -> torch.Tensor:
-        work = promoted(operands)
+        work = promoted(_expanded(self.parsed, operands))
         for inds, fn, _eq, _lowering in self.steps:
             work.append(fn(*[work.pop(i) for i in inds]))
         return work[0]
@@ -158,3 +255,34 @@ class EinsumPlan:
 
 def build_einsum_plan(equation: str, shapes: tuple[tuple[int, ...], ...]) -> EinsumPlan:
     return EinsumPlan(parse_equation(equation, shapes), shapes)
+
+
+#: The size every axis is given when a path is chosen from the equation alone.
+NOMINAL_SIZE = 8
+
+
+@functools.lru_cache(maxsize=256)
+def _equation_path(equation: str) -> tuple[tuple[tuple[int, ...], str], ...]:
+    lhs, _ = equation.split("->")
+    shapes = [(NOMINAL_SIZE,) * len(term) for term in lhs.split(",")]
+    _, info = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto")
+    return tuple((tuple(inds), step_eq) for inds, _r, step_eq, _rest, _b in info.contraction_list)
+
+
+# torch.compile runs this at trace time and keeps its result as a constant: opt_einsum's
+# own code is never traced, and the compiled graph does not depend on any size.
+@torch.compiler.assume_constant_result
+def equation_path(equation: str) -> tuple[tuple[tuple[int, ...], str], ...]:
+    """The pairwise steps ``((operand positions), step equation)`` for ``equation``."""
+    return _equation_path(equation)
+
+
+def run_traced(parsed: Parsed, operands: Sequence[torch.Tensor]) -> torch.Tensor:
+    """einsum inside torch.compile / torch.export: the pairwise order is chosen from the
+    equation alone (every axis taken as the same size), so symbolic sizes are never
+    inspected and one graph serves every size."""
+    work = promoted(_expanded(parsed, operands))
+    for inds, step_eq in equation_path(parsed.equation):
+        fn, _ = _step(step_eq)
+        work.append(fn(*[work.pop(i) for i in inds]))
+    return work[0]

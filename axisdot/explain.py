@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Optional, Sequence, Union
 
 import torch
 
@@ -17,6 +17,8 @@ from .einsum import EinsumPlan, parse_equation
 from .equation import letters
 from .errors import AxisdotError, AxisdotTypeError, EquationError, with_context
 from .render import aligned, shape_text
+from .legacy import check_semantics
+from .normalize import normalize_code, normalize_mode
 from .spec import Spec, output_shape
 
 __all__ = ["Explanation", "Operand", "Step", "explain"]
@@ -58,7 +60,7 @@ class Explanation:
     output: Operand
     output_shape: Shape
     reshape: Optional[tuple[Shape, Shape]]
-    normalize: bool
+    normalize: Union[bool, str]
     lowering: str
     flops: Optional[int]
     largest_intermediate: Optional[int]
@@ -109,11 +111,7 @@ def _flops(sizes: dict[str, int], used: str, contracted: bool, terms: int = 2) -
     return math.prod(sizes[c] for c in set(used)) * (max(1, terms - 1) + (1 if contracted else 0))
 
 
-def _normalize_code(name: str, dims: tuple[int, ...]) -> str:
-    return f"torch.nn.functional.normalize({name}, dim={dims}, eps=1e-7)"
-
-
-def _two_operand(x: Any, y: Any, mode: str, axes: Any, normalize: bool, contract: Any, batch: Any) -> Explanation:
+def _two_operand(x: Any, y: Any, mode: str, axes: Any, normalize: Any, contract: Any, batch: Any) -> Explanation:
     from .api import _key
 
     (xr, xs), (yr, ys) = rank_and_shape(x, "x"), rank_and_shape(y, "y")
@@ -139,15 +137,16 @@ def _two_operand(x: Any, y: Any, mode: str, axes: Any, normalize: bool, contract
         flops = _flops(sizes, x_sub + y_sub, bool(spec.contract[0]))
         largest = math.prod(out_shape)  # type: ignore[arg-type]
     xa, ya = ("x", "y")
-    if normalize:
-        xa, ya = _normalize_code("x", spec.contract[0]), _normalize_code("y", spec.contract[1])
+    norm = normalize_mode(normalize)
+    if norm is not None:
+        xa, ya = normalize_code("x", spec.contract[0], norm), normalize_code("y", spec.contract[1], norm)
     code = f'torch.einsum("{equation}", {xa}, {ya})' + (".unsqueeze(-1)" if spec.expands else "")
     o_roles = tuple("batch" if c in x_sub and c in y_sub else "free" for c in o_sub)
     return Explanation(
-        mode=mode, call=plan.call[:-1] + ", normalize=True)" if normalize else plan.call, equation=equation,
+        mode=mode, call=plan.call[:-1] + f", normalize={normalize!r})" if norm else plan.call, equation=equation,
         inputs=(Operand("x", xs, x_sub, x_roles), Operand("y", ys, y_sub, y_roles)),
         output=Operand("out", pre, o_sub, o_roles), output_shape=out_shape, reshape=reshape,
-        normalize=normalize, lowering=plan.describe(), flops=flops, largest_intermediate=largest,
+        normalize=norm or False, lowering=plan.describe(), flops=flops, largest_intermediate=largest,
         path=(), cached=cached, code=code,
     )
 
@@ -185,14 +184,45 @@ def _einsum(equation: str, operands: Sequence[Any]) -> Explanation:
     )
 
 
-def explain(*args: Any, mode: Optional[str] = None, axes: Any = _UNSET, normalize: bool = False,
-            contract: Any = None, batch: Any = None) -> Explanation:
+def _legacy(x: Any, y: Any, axes: Any) -> Explanation:
+    """batch_dot under Keras 2.2.4's rules: shapes from a run on meta tensors."""
+    from .legacy import legacy_batch_dot, legacy_steps
+
+    (xr, xs), (yr, ys) = rank_and_shape(x, "x"), rank_and_shape(y, "y")
+    steps = legacy_steps(axes, xr, yr)
+    out = flops = largest = None
+    if _known(xs) and _known(ys):
+        meta = [torch.empty(s, device="meta") for s in (xs, ys)]  # no memory, no compute
+        out = tuple(legacy_batch_dot(meta[0], meta[1], axes).shape)
+        xp = tuple(xs) + (1,) * steps.pad_x  # type: ignore[operator]
+        if steps.kind == "matmul":  # one multiply-add per output element and summed index
+            largest = math.prod(out)
+            flops = 2 * largest * xp[-2 if steps.adjoint_x else -1]
+        else:  # the elementwise product, then its sum
+            largest = math.prod(torch.broadcast_shapes(xp[::-1] if steps.kind == "transposed sum" else xp,
+                                                       tuple(ys) + (1,) * steps.pad_y))  # type: ignore[operator]
+            flops = 2 * largest
+    kind = {"matmul": "torch.matmul", "sum": "elementwise product and sum",
+            "transposed sum": "transposed elementwise product and sum"}[steps.kind]
+    roles = lambda r: tuple("batch" if i == 0 else "free" for i in range(r))  # noqa: E731
+    return Explanation(
+        mode="batch_dot", call=f"axisdot.batch_dot(x, y, axes={axes!r}, semantics='legacy')", equation=None,
+        inputs=(Operand("x", xs, "", roles(xr)), Operand("y", ys, "", roles(yr))),
+        output=Operand("out", out, "", roles(len(out)) if out else ()), output_shape=out, reshape=None,
+        normalize=False, lowering=f"legacy Keras 2.2.4 rules: {kind}", flops=flops, largest_intermediate=largest,
+        path=(), cached=False, code=steps.code(),
+    )
+
+
+def explain(*args: Any, mode: Optional[str] = None, axes: Any = _UNSET, normalize: Union[bool, str] = False,
+            contract: Any = None, batch: Any = None, semantics: str = "keras3") -> Explanation:
     """Explain a contraction without running it.
 
     ``explain(x, y, axes, mode="dot")`` for the two-operand front ends (``mode`` one of
     ``dot``, ``batch_dot``, ``tensordot``, ``dot_general``; ``dot_general`` takes
     ``contract=`` and ``batch=``), with x and y as tensors, shapes or ranks; or
-    ``explain(equation, *operands_or_shapes)`` for einsum.
+    ``explain(equation, *operands_or_shapes)`` for einsum. ``semantics="legacy"`` (mode
+    ``batch_dot``) explains Keras 2.2.4's batch_dot instead.
 
     >>> e = explain((32, 64, 10, 128), (32, 128, 32, 15), (3, 1))
     >>> e.equation, e.output_shape
@@ -216,8 +246,12 @@ def explain(*args: Any, mode: Optional[str] = None, axes: Any = _UNSET, normaliz
             axes = args[2]
         if axes is _UNSET:
             axes = _DEFAULT_AXES.get(mode)
-        if normalize and mode != "dot":
+        if normalize is not False and mode != "dot":
             raise AxisdotTypeError(f"explain: normalize applies to mode 'dot', not {mode!r}")
+        if semantics != "keras3":
+            if mode != "batch_dot" or check_semantics(semantics) != "legacy":
+                raise AxisdotTypeError(f"explain: semantics={semantics!r} applies to mode 'batch_dot' only")
+            return _legacy(args[0], args[1], axes)
         return _two_operand(args[0], args[1], mode, axes, normalize, contract, batch)
     except AxisdotError as err:
         raise with_context(err, [f"in axisdot.explain(mode={mode!r})"]) from None
@@ -233,16 +267,22 @@ def _marked(op: Operand) -> list[str]:
 
 def _report(e: Explanation) -> list[str]:
     status = "cached" if e.cached else "compiled now"
-    lines = [e.call, f"  equation  {e.equation}    ({e.lowering}; plan {status})", ""]
+    if e.equation is None:
+        lines = [e.call, f"  rule      {e.lowering}", ""]
+    else:
+        lines = [e.call, f"  equation  {e.equation}    ({e.lowering}; plan {status})", ""]
     width = max(len(op.name) for op in (*e.inputs, e.output)) + 2
     for op in (*e.inputs, e.output):
+        if not op.letters:  # no einsum letters (legacy rules): the shape alone
+            lines.append(f"  {op.name.ljust(width)}{shape_text(op.shape) if op.shape is not None else 'unknown'}")
+            continue
         top, bottom = aligned(op.shape, _marked(op))
         lines += [f"  {op.name.ljust(width)}{top}", f"  {' ' * width}{bottom}"]
     if e.reshape is not None:
         lines.append(f"  then reshape {shape_text(e.reshape[0]) if e.reshape[0] else '(batch,)'} -> "
                      f"{shape_text(e.reshape[1]) if e.reshape[1] else '(batch, 1)'}: Keras returns a rank-1 result as (batch, 1)")
     lines.append("")
-    if e.mode != "einsum":
+    if e.mode != "einsum" and e.equation is not None:
         roles = {}
         for op in e.inputs:
             for c, r in zip(op.letters, op.roles):
@@ -250,7 +290,9 @@ def _report(e: Explanation) -> list[str]:
         lines.append("  axes      " + "   ".join(f"{r} {' '.join(roles[r])}" for r in ("batch", "contracted", "free") if r in roles)
                      + "   (* contracted)")
     if e.normalize:
-        lines.append("  normalize each input is L2-normalized over its contracted axes first (Keras 3, epsilon 1e-7)")
+        rule = {"keras3": "Keras 3, epsilon 1e-7", "tf_keras": "tf.keras 2 / tf.math.l2_normalize, epsilon 1e-12",
+                "torch": "torch.nn.functional.normalize, eps 1e-12"}[e.normalize]
+        lines.append(f"  normalize each input is L2-normalized over its contracted axes first ({rule})")
     if e.path:
         lines.append("  path      (chosen by opt_einsum)")
         for i, s in enumerate(e.path, 1):

@@ -1,13 +1,14 @@
 """``axisdot.Dot``: a ``torch.nn.Module`` drop-in for ``keras.layers.Dot``."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Union
 
 import torch
 
 from . import axes as _axes
 from .api import Axes, dot
 from .errors import AxesError, AxesTypeError, OperandError
+from .normalize import normalize_mode
 
 __all__ = ["Dot"]
 
@@ -31,7 +32,9 @@ def _check_layer_axes(axes: Any) -> None:
 
 class Dot(torch.nn.Module):
     """``keras.layers.Dot(axes, normalize)`` as a module: ``Dot(axes)(x, y)`` or
-    ``Dot(axes)([x, y])`` returns :func:`axisdot.dot` of the two inputs.
+    ``Dot(axes)([x, y])`` returns :func:`axisdot.dot` of the two inputs. ``normalize``
+    is a bool or a mode string (``"keras3"``, ``"tf_keras"``, ``"torch"``), kept as given
+    in the config.
 
     >>> Dot(axes=(2, 1))(torch.ones(2, 3, 5), torch.ones(2, 5, 4)).shape
     torch.Size([2, 3, 4])
@@ -39,11 +42,10 @@ class Dot(torch.nn.Module):
     Dot(axes=[2, 1], normalize=False)
     """
 
-    def __init__(self, axes: Axes, normalize: bool = False) -> None:
+    def __init__(self, axes: Axes, normalize: Union[bool, str] = False) -> None:
         super().__init__()
         _check_layer_axes(axes)
-        if not isinstance(normalize, bool):
-            raise AxesTypeError(f"Dot(normalize={normalize!r}): normalize must be a bool")
+        normalize_mode(normalize, "Dot(normalize)")
         self.axes = axes
         self.normalize = normalize
 

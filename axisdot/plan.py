@@ -136,15 +136,15 @@ class Plan:
     def _bmm_views(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if not self.batched:  # tensordot-like: mm / mv on 2-D and 1-D views
             if self.x_vector:
-                return torch.mv(y.mT if self.y_cf else y, x)
+                return torch.mv(y.transpose(-2, -1) if self.y_cf else y, x)
             if self.y_vector:
-                return torch.mv(x.mT if self.x_cf else x, y)
-            return torch.mm(x.mT if self.x_cf else x, y if self.y_cf else y.mT)
+                return torch.mv(x.transpose(-2, -1) if self.x_cf else x, y)
+            return torch.mm(x.transpose(-2, -1) if self.x_cf else x, y if self.y_cf else y.transpose(-2, -1))
         if self.x_vector:
-            return torch.bmm(x.unsqueeze(1), y if self.y_cf else y.mT).squeeze(1)
+            return torch.bmm(x.unsqueeze(1), y if self.y_cf else y.transpose(-2, -1)).squeeze(1)
         if self.y_vector:
-            return torch.bmm(x.mT if self.x_cf else x, y.unsqueeze(2)).squeeze(2)
-        return torch.bmm(x.mT if self.x_cf else x, y if self.y_cf else y.mT)
+            return torch.bmm(x.transpose(-2, -1) if self.x_cf else x, y.unsqueeze(2)).squeeze(2)
+        return torch.bmm(x.transpose(-2, -1) if self.x_cf else x, y if self.y_cf else y.transpose(-2, -1))
 
     def _vecdot(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         if self.x_perm is not None:
@@ -171,8 +171,8 @@ class Plan:
             x = x.permute(self.x_perm)
         if self.y_perm is not None:
             y = y.permute(self.y_perm)
-        x = x.reshape(nb, nc, nx).mT if self.x_cf else x.reshape(nb, nx, nc)
-        y = y.reshape(nb, nc, ny) if self.y_cf else y.reshape(nb, ny, nc).mT
+        x = x.reshape(nb, nc, nx).transpose(-2, -1) if self.x_cf else x.reshape(nb, nx, nc)
+        y = y.reshape(nb, nc, ny) if self.y_cf else y.reshape(nb, ny, nc).transpose(-2, -1)
         out = torch.bmm(x, y)
         shape = batch + x_free + y_free
         return out.reshape(shape + [1] if self.expands else shape)
