@@ -158,7 +158,7 @@ def tensordot_spec(axes: Canon, x_rank: int, y_rank: int) -> Spec:
             )
         xs = tuple(range(x_rank - axes, x_rank))
         return Spec(x_rank, y_rank, ((), ()), (xs, tuple(range(axes))))
-    if axes is None or len(axes) != 2:
+    if not isinstance(axes, tuple) or len(axes) != 2:
         raise AxesError(f"{call}: axes must be an int or a pair (x_axes, y_axes)")
     xs, ys = _pairs(_axis_list(axes[0]), _axis_list(axes[1]), x_rank, y_rank, call)
     return Spec(x_rank, y_rank, ((), ()), (xs, ys))
@@ -170,8 +170,8 @@ def general_spec(contract: Canon, batch: Canon, x_rank: int, y_rank: int) -> Spe
     call = f"dot_general(x, y, contract={contract!r}, batch={batch!r})"
     groups = []
     for name, value in (("contract", contract), ("batch", batch)):
-        if value is None or len(value) != 2:
-            raise AxesError(f"{call}: {name} must be a pair (x_axes, y_axes)")
+        if not isinstance(value, tuple) or len(value) != 2:
+            raise AxesError(f"{call}: {name} must be a pair (x_axes, y_axes), e.g. {name}=((2,), (1,))")
         groups.append(_pairs(_axis_list(value[0]), _axis_list(value[1]), x_rank, y_rank, call))
     (cx, cy), (bx, by) = groups
     for name, c, b in (("x", cx, bx), ("y", cy, by)):

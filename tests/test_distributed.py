@@ -1,0 +1,25 @@
+"""DTensor: with the batch axis sharded on both inputs, dot / batch_dot / Dot return a
+DTensor sharded the same way, equal to the single-process result, with no
+communication. Two CPU processes in a gloo group on 127.0.0.1, started here."""
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
+                                reason="this torch build has no gloo backend")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_batch_sharded_inputs_give_a_batch_sharded_result_without_communication():
+    from dist_worker import worker
+
+    mp.spawn(worker, args=(2, free_port()), nprocs=2, join=True)
