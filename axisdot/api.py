@@ -23,7 +23,7 @@ __all__ = ["dot", "batch_dot", "tensordot", "dot_general", "einsum", "equation"]
 
 Axes = Union[int, Sequence[int], Sequence[Sequence[int]]]
 ShapeLike = Union[torch.Tensor, Sequence[int], int]
-_Tensor = torch.Tensor
+_NO_BATCH: Any = object()
 
 
 def _key(axes: Any) -> Any:
@@ -36,13 +36,16 @@ def _key(axes: Any) -> Any:
     return _axes.canonical(axes)
 
 
-def _plan(func: str, x: Any, y: Any, axes: Any, batch: Any = None) -> Plan:
+def _plan(func: str, x: Any, y: Any, axes: Any, batch: Any = _NO_BATCH) -> Plan:
     """The cached plan for this call; operands are checked here, once, at the boundary."""
-    if type(x) is not _Tensor or type(y) is not _Tensor or x.device != y.device:
+    if type(x) is not torch.Tensor or type(y) is not torch.Tensor or x.device != y.device:
         check_operands(x, y, f"axisdot.{func}")
-    key = (func, x.ndim, y.ndim, _key(axes)) if batch is None else (func, x.ndim, y.ndim, _key(axes), _key(batch))
+    if batch is _NO_BATCH:
+        key: tuple = (func, x.ndim, y.ndim, _key(axes))
+    else:
+        key = (func, x.ndim, y.ndim, _key(axes), _key(batch))
     try:
-        return compiled(key)
+        return compiled(key)  # type: ignore[return-value]  # a two-operand key gives a Plan
     except AxisdotError as err:
         raise with_context(err, [f"  x: shape {tuple(x.shape)}", f"  y: shape {tuple(y.shape)}"]) from None
 
@@ -178,7 +181,7 @@ def equation(x: ShapeLike, y: ShapeLike, axes: Axes = -1) -> str:
     """
     (x_rank, x_shape), (y_rank, y_shape) = rank_and_shape(x, "x"), rank_and_shape(y, "y")
     try:
-        spec = compiled(("dot", x_rank, y_rank, _key(axes))).spec
+        spec = compiled(("dot", x_rank, y_rank, _key(axes))).spec  # type: ignore[union-attr]
         if x_shape is not None and y_shape is not None:
             output_shape(spec, x_shape, y_shape)
         return einsum_equation(spec)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Union
 
-from . import axes as _axes
+from .axes import general_spec, keras_spec, tensordot_spec
 from .einsum import EinsumPlan, build_einsum_plan
 from .plan import Plan, build_plan
 
@@ -22,10 +22,10 @@ MAXSIZE = 1024
 def _spec(request: tuple[Any, ...]):
     func, x_rank, y_rank, *args = request
     if func in ("dot", "batch_dot"):
-        return _axes.keras_spec(args[0], x_rank, y_rank, func), f"axes={args[0]!r}"
+        return keras_spec(args[0], x_rank, y_rank, func), f"axes={args[0]!r}"
     if func == "tensordot":
-        return _axes.tensordot_spec(args[0], x_rank, y_rank), f"axes={args[0]!r}"
-    spec = _axes.general_spec(args[0], args[1], x_rank, y_rank)
+        return tensordot_spec(args[0], x_rank, y_rank), f"axes={args[0]!r}"
+    spec = general_spec(args[0], args[1], x_rank, y_rank)
     return spec, f"contract={args[0]!r}, batch={args[1]!r}"
 
 

@@ -31,7 +31,7 @@ def _ints(text: str, what: str) -> tuple[Optional[int], ...]:
     text = text.strip().strip("()[]")
     if not text:
         return ()
-    out = []
+    out: list[Optional[int]] = []
     for part in text.split(","):
         part = part.strip()
         if part in ("?", "None", "none"):

@@ -51,7 +51,7 @@ def _spell_out(inputs: list[str], rhs: Optional[str], shapes: Sequence[tuple[int
     operands as broadcasting aligns them; sizes 1 broadcast (as torch.einsum does)."""
     parts = [_split_ellipsis(t, quoted, f"operand {i}") for i, t in enumerate(inputs)]
     ranks = [len(shape) - len(h) - len(t) if dots else 0 for (h, t, dots), shape in zip(parts, shapes)]
-    for i, ((h, t, dots), r) in enumerate(zip(parts, ranks)):
+    for i, ((h, t, _dots), r) in enumerate(zip(parts, ranks)):
         if r < 0:
             raise EquationError(f"{quoted}: operand {i} has rank {len(shapes[i])}, fewer than the "
                                 f"{len(h) + len(t)} letters of {inputs[i]!r}")
@@ -105,7 +105,7 @@ def parse_equation(equation: object, shapes: Sequence[tuple[int, ...]]) -> Parse
     ellipsis = ""
     if "." in eq:
         inputs, explicit, expand, ellipsis = _spell_out(inputs, rhs if arrow else None, shapes, quoted)
-        rhs = explicit if arrow else ""
+        rhs = explicit or ""
         shapes = [t if t is not None else s for t, s in zip(expand, shapes)]
     sizes: dict[str, tuple[int, int, int]] = {}
     for i, (sub, shape) in enumerate(zip(inputs, shapes)):
@@ -223,9 +223,9 @@ def _step(equation: str) -> tuple[Step, str]:
 
 def promoted(operands: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """The operands converted to their common dtype (PyTorch's type promotion)."""
-    dtype = operands[0].dtype if operands else None
-    if all(t.dtype == dtype for t in operands):
+    if not operands or all(t.dtype == operands[0].dtype for t in operands):
         return list(operands)
+    dtype = operands[0].dtype
     for t in operands[1:]:
         dtype = torch.promote_types(dtype, t.dtype)
     return [t.to(dtype) for t in operands]

@@ -13,12 +13,13 @@ import torch
 
 from .api import rank_and_shape
 from .cache import compiled
-from .einsum import EinsumPlan, parse_equation
+from .einsum import EinsumPlan
 from .equation import letters
 from .errors import AxisdotError, AxisdotTypeError, EquationError, with_context
-from .render import aligned, shape_text
 from .legacy import check_semantics
 from .normalize import normalize_code, normalize_mode
+from .plan import Plan
+from .render import aligned, shape_text
 from .spec import Spec, output_shape
 
 __all__ = ["Explanation", "Operand", "Step", "explain"]
@@ -122,7 +123,7 @@ def _two_operand(x: Any, y: Any, mode: str, axes: Any, normalize: Any, contract:
     else:
         key = (mode, xr, yr, _key(axes))
     before = compiled.cache_info().hits
-    plan = compiled(key)
+    plan: Plan = compiled(key)  # type: ignore[assignment]  # a two-operand key gives a Plan
     cached = compiled.cache_info().hits > before
     spec = plan.spec
     out_shape = output_shape(spec, xs, ys) if xs is not None and ys is not None else None
@@ -283,7 +284,7 @@ def _report(e: Explanation) -> list[str]:
                      f"{shape_text(e.reshape[1]) if e.reshape[1] else '(batch, 1)'}: Keras returns a rank-1 result as (batch, 1)")
     lines.append("")
     if e.mode != "einsum" and e.equation is not None:
-        roles = {}
+        roles: dict[str, list[str]] = {}
         for op in e.inputs:
             for c, r in zip(op.letters, op.roles):
                 roles.setdefault(r, []).append(c) if c not in roles.get(r, []) else None
@@ -291,7 +292,7 @@ def _report(e: Explanation) -> list[str]:
                      + "   (* contracted)")
     if e.normalize:
         rule = {"keras3": "Keras 3, epsilon 1e-7", "tf_keras": "tf.keras 2 / tf.math.l2_normalize, epsilon 1e-12",
-                "torch": "torch.nn.functional.normalize, eps 1e-12"}[e.normalize]
+                "torch": "torch.nn.functional.normalize, eps 1e-12"}[str(e.normalize)]
         lines.append(f"  normalize each input is L2-normalized over its contracted axes first ({rule})")
     if e.path:
         lines.append("  path      (chosen by opt_einsum)")

@@ -1,22 +1,26 @@
 """Compile a :class:`~axisdot.spec.Spec` into a :class:`Plan`: the PyTorch calls that run it.
 
 A plan is built once per spec (see :mod:`axisdot.cache`) and then called many times.
-It picks one of two exact lowerings, from the spec alone (never from sizes):
+It picks its lowering from the spec alone (never from sizes); every lowering is exact:
 
 ``vecdot``
     Neither input has a free axis (a batched vector dot, e.g. Keras ``Dot(axes=1)`` on
     two ``(batch, n)`` inputs): ``(x * y).sum(contracted dims)``. One elementwise
     product the size of an input, no matrix call.
-``matmul``
+``bmm on views``
+    At most one batch, one contracted and one free axis per input, already in order
+    (the common Keras shapes: ``(b, m, k)`` with ``(b, k, n)`` or ``(b, n, k)``,
+    ``(b, m, k)`` with ``(b, k)``): one ``bmm`` on the inputs themselves, a transposed
+    one reaching BLAS as a transposed view. Without a batch axis, ``mm`` or ``mv``.
+``bmm after permute/reshape``
     Everything else: permute each input to (batch, free, contracted) or
     (batch, contracted, free), whichever matches its own axis order so that the
-    ``reshape`` to 3-D is a view for a contiguous input, then one ``bmm`` (``mm`` when
-    there is no batch axis) and a ``reshape`` (a view) to the output shape. No
-    broadcast product is ever materialized; a transposed operand reaches BLAS as a
-    transposed view, not a copy.
+    ``reshape`` to 3-D is a view for a contiguous input, then one ``bmm`` and a
+    ``reshape`` (a view) to the output shape.
 
-The per-call work is: the size checks the plan cannot prove (contracted and batch
-sizes equal), dtype promotion when the dtypes differ, and the torch calls.
+No lowering materializes the broadcast product of the inputs. The per-call work is the
+size checks the plan cannot prove (contracted and batch sizes equal), dtype promotion
+when the dtypes differ, and the torch calls.
 """
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ def dot_case(group: str, name: str, x_shape, y_shape, axes, hand: Callable, args
         "opt_einsum": lambda: expr(x, y, backend="torch"),
     }
     layer_of = keras_dot() if not args.no_keras else None
-    if layer_of is not None and x.numel() * y.numel() <= args.keras_limit:
+    if layer_of is not None and x.numel() + y.numel() <= args.keras_limit:
         layer = layer_of(axes)
         impls["keras Dot"] = lambda: layer([x, y])
     note = ""
@@ -246,7 +246,7 @@ def chart(all_cases: list[Case], path: str) -> None:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print(f"(no chart: matplotlib is not installed; pip install 'axisdot[bench]')", file=sys.stderr)
+        print("(no chart: matplotlib is not installed; pip install 'axisdot[bench]')", file=sys.stderr)
         return
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, prefix, xlabel in ((axes[0], "batch-matmul", "side n of (8,n,n)x(8,n,n)"),
@@ -277,8 +277,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--no-keras", action="store_true", help="leave keras.layers.Dot out")
     parser.add_argument("--no-compile", action="store_true", help="leave the torch.compile case out")
-    parser.add_argument("--keras-limit", type=int, default=10**8, help="largest x.numel()*y.numel() given to Keras")
+    parser.add_argument("--keras-limit", type=int, default=2 * 10**6, help="largest x.numel() + y.numel() given to Keras")
     parser.add_argument("--naive-limit-mb", type=float, default=256.0, help="largest broadcast product to run")
+    parser.add_argument("--only", help="run only the cases whose name contains this text")
     parser.add_argument("--markdown", help="also write the table to this file")
     parser.add_argument("--chart", help="write a PNG chart of the sweeps (needs matplotlib)")
     args = parser.parse_args(argv)
@@ -286,7 +287,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         torch.set_num_threads(args.threads)
     rounds = args.rounds or (3 if args.quick else 15)
     min_time = args.min_time or (0.002 if args.quick else 0.02)
-    all_cases = cases(args)
+    all_cases = [c for c in cases(args) if not args.only or args.only in c.name]
     for c in all_cases:
         measure(c, rounds, min_time)
         print(f"  measured {c.group}: {c.name}", file=sys.stderr)

@@ -12,7 +12,6 @@ import torch
 import axisdot
 import axisdot.port
 from axisdot.cli import main
-from axisdot.testing.reference import reference_dot
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -110,8 +109,8 @@ def keras_layer(model, path):
     *models, name = path.split("/")
     layer = model
     for m in models[1:]:
-        layer = next(l for l in _sublayers(layer) if l.name == m)
-    return next(l for l in _sublayers(layer) if l.name == name)
+        layer = next(sub for sub in _sublayers(layer) if sub.name == m)
+    return next(sub for sub in _sublayers(layer) if sub.name == name)
 
 
 def _sublayers(model):

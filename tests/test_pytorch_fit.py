@@ -309,3 +309,39 @@ def test_explain_shows_which_batch_dot_rule_ran():
     torch.testing.assert_close(eval(legacy.code, {"torch": torch, "x": x, "y": y}),  # noqa: S307
                                axisdot.batch_dot(x, y, [2, 2], semantics="legacy"))
     assert axisdot.explain((4, 10, 1152), (4, 10, 1152, 16), [2, 2], mode="batch_dot").output_shape == (4, 10, 10, 16)
+
+
+class Allocations(TorchDispatchMode):
+    """Bytes of every new storage the ops inside the block create."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {a.untyped_storage().data_ptr() for a in torch.utils._pytree.tree_leaves((args, kwargs))
+                  if isinstance(a, torch.Tensor)}
+        for t in torch.utils._pytree.tree_leaves(out):
+            if isinstance(t, torch.Tensor) and t.untyped_storage().data_ptr() not in inputs:
+                inputs.add(t.untyped_storage().data_ptr())
+                self.bytes += t.untyped_storage().nbytes()
+        return out
+
+
+@pytest.mark.parametrize("x_shape, y_shape, axes", [
+    ((4, 8, 5, 16), (4, 16, 6, 3), (3, 1)),
+    ((4, 8, 5, 16), (4, 6, 3, 16), -1),
+    ((4, 8, 16), (4, 16, 6), (2, 1)),
+    ((64, 32), (64, 32), 1),
+], ids=["article-3-1", "article-minus-1", "matmul", "vectors"])
+def test_no_broadcast_product_is_materialized(x_shape, y_shape, axes):
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(x_shape, generator=gen), torch.randn(y_shape, generator=gen)
+    with Allocations() as alloc:
+        out = axisdot.dot(x, y, axes)
+    inputs_and_output = (x.numel() + y.numel() + out.numel()) * 4
+    broadcast_product = out.numel() * x.shape[-1] * 4 if x.ndim > 2 else None
+    assert alloc.bytes <= inputs_and_output, (alloc.bytes, inputs_and_output)
+    if broadcast_product is not None:
+        assert alloc.bytes < broadcast_product / 4

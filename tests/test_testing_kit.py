@@ -163,3 +163,10 @@ def test_the_downstream_example_project_passes_and_catches_the_planted_bug():
                             env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_the_plugin_is_registered_through_the_pytest11_entry_point():
+    from importlib.metadata import entry_points
+
+    plugins = {ep.name: ep.value for ep in entry_points(group="pytest11")}
+    assert plugins.get("axisdot") == "axisdot.testing.plugin"
