@@ -2,8 +2,14 @@
 
 The pipeline, one module per stage::
 
-    axes argument --axes.py--> Spec (spec.py) --equation.py--> einsum equation
-                                  \\--plan.py--> Plan, cached by ranks and axes (cache.py) --> tensor
+    axes argument --axes.py--> Spec (spec.py: the shape rule) --equation.py--> einsum letters
+                                 |
+                                 +--plan.py--> Plan, cached by ranks and axes (cache.py) --> tensor
+
+Front ends: api.py (dot, batch_dot, tensordot, dot_general, einsum, equation), nn.py
+(Dot); einsum.py (n-ary einsum on opt_einsum paths); normalize.py and legacy.py (the
+Keras rules that changed over time); explain.py, render.py, cli.py and port.py (what
+runs, for people); errors.py; testing/ (strategies, references, assert_matches).
 """
 from .api import batch_dot, dot, dot_general, einsum, equation, tensordot
 from .cache import cache_clear, cache_info
@@ -19,6 +25,7 @@ from .errors import (
 )
 from .explain import Explanation, explain
 from .nn import Dot
+from . import port  # noqa: E402  (axisdot.port.port: Dot layers of a saved Keras model)
 
 __version__ = "0.1.0"
 

@@ -14,6 +14,17 @@ import axisdot.port
 from axisdot.cli import main
 
 
+def port_json(path) -> list:
+    """``axisdot port PATH --json``, run in this process, parsed."""
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        assert main(["port", str(path), "--json"]) == 0
+    return json.loads(buffer.getvalue())
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "axisdot", *args], capture_output=True, text=True, timeout=120)
 
@@ -55,18 +66,26 @@ def test_explain_json_is_json_only(capsys, argv, equation, output_shape):
     ],
     ids=["size-mismatch", "batch-axis", "einsum-sizes", "missing-model"],
 )
-def test_bad_input_exits_2_with_the_error_and_no_traceback(argv, fragment):
-    result = run_cli(*argv)
-    assert result.returncode == 2
-    assert fragment in result.stderr and "Traceback" not in result.stderr
-    assert result.stdout == ""
+def test_bad_input_exits_2_with_the_error_and_no_traceback(capsys, argv, fragment):
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert fragment in err and "Traceback" not in err and err.startswith("axisdot: error:")
+    assert out == ""
+
+
+def test_a_bad_call_from_the_real_command_exits_2_without_a_traceback():
+    result = run_cli("explain", "--x", "3,4", "--y", "3,5", "--axes", "1")
+    assert result.returncode == 2 and result.stdout == ""
+    assert "x axis 1 (size 4)" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("argv", [["explain", "--x", "3,a"], ["explain"], ["frobnicate"], ["explain", "ij->i"]],
                          ids=["not-a-number", "no-shapes", "unknown-command", "equation-without-shapes"])
-def test_usage_errors_exit_2(argv):
-    result = run_cli(*argv)
-    assert result.returncode == 2 and "Traceback" not in result.stderr and "usage" in result.stderr
+def test_usage_errors_exit_2(capsys, argv):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert "usage" in capsys.readouterr().err
 
 
 def test_help_shows_examples():
@@ -132,7 +151,7 @@ def saved(tmp_path_factory):
 @pytest.mark.parametrize("filename", ["model.keras", "model.json"])
 def test_port_finds_every_dot_layer_with_its_shapes(saved, filename):
     _, folder = saved
-    layers = {d["name"]: d for d in json.loads(run_cli("port", str(folder / filename), "--json").stdout)}
+    layers = {d["name"]: d for d in port_json(folder / filename)}
     assert set(layers) == {"outer/vec", "outer/inner/scores", "outer/seq/selfsim_block/self_sim", "outer/attend"}
     assert layers["outer/inner/scores"]["input_shapes"] == [[None, 3, 5], [None, 4, 5]]
     assert layers["outer/inner/scores"]["output_shape"] == [None, 3, 4]
@@ -146,7 +165,7 @@ def test_port_finds_every_dot_layer_with_its_shapes(saved, filename):
 def test_each_ported_line_gives_what_the_keras_layer_gives(saved):
     model, folder = saved
     gen = torch.Generator().manual_seed(0)
-    for d in json.loads(run_cli("port", str(folder / "model.keras"), "--json").stdout):
+    for d in port_json(folder / "model.keras"):
         shapes = [[2 if n is None else n for n in s] for s in d["input_shapes"]]
         x, y = (torch.randn(s, generator=gen) for s in shapes)
         expected = keras.ops.convert_to_numpy(keras_layer(model, d["name"])([x, y]))
@@ -167,23 +186,23 @@ def test_port_text_output_lists_each_layer(saved):
     assert "equation  bij,bkj->bik" in result.stdout
 
 
-def test_port_says_plainly_when_shapes_are_unknown(tmp_path):
+def test_port_says_plainly_when_shapes_are_unknown(tmp_path, capsys):
     config = {"class_name": "Functional", "config": {"name": "m", "layers": [
         {"class_name": "Dot", "config": {"name": "d", "axes": [2, 1], "normalize": False}, "inbound_nodes": []}]}}
     (tmp_path / "m.json").write_text(json.dumps(config))
     [d] = axisdot.port.port(tmp_path / "m.json")
     assert d.input_shapes is None and d.equation is None and d.axisdot == "axisdot.Dot(axes=(2, 1), normalize=False)"
-    assert "unknown" in run_cli("port", str(tmp_path / "m.json")).stdout
+    assert main(["port", str(tmp_path / "m.json")]) == 0
+    assert "unknown: the file records no input shapes" in capsys.readouterr().out
 
 
 def test_port_of_a_model_without_dot_layers(tmp_path):
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model.save(tmp_path / "plain.keras")
-    result = run_cli("port", str(tmp_path / "plain.keras"), "--json")
-    assert result.returncode == 0 and json.loads(result.stdout) == []
+    assert port_json(tmp_path / "plain.keras") == []
 
 
-def test_port_refuses_a_file_that_is_not_a_model(tmp_path):
+def test_port_refuses_a_file_that_is_not_a_model(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("not json")
-    result = run_cli("port", str(tmp_path / "bad.json"))
-    assert result.returncode == 2 and "not a .keras file" in result.stderr
+    assert main(["port", str(tmp_path / "bad.json")]) == 2
+    assert "not a .keras file" in capsys.readouterr().err
