@@ -12,7 +12,7 @@ torch:
 	@$(PYTHON) -c "import torch" 2>/dev/null || $(PYTHON) -m pip install "$(TORCH)"
 
 example: torch
-	$(PYTHON) -m pip install -q -e .
+	$(PYTHON) -m pip install -q -e . numpy  # numpy only keeps torch's import quiet
 	$(PYTHON) examples/keras_article.py
 
 test: torch

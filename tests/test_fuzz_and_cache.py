@@ -34,7 +34,7 @@ def test_any_object_as_axes_gives_a_result_or_an_axisdot_error(axes):
     for call in (lambda: axisdot.dot(X, Y, axes), lambda: axisdot.batch_dot(X, Y, axes),
                  lambda: axisdot.tensordot(X, Y, axes), lambda: axisdot.dot_general(X, Y, axes),
                  lambda: axisdot.dot_general(X, Y, ((2,), (1,)), axes), lambda: axisdot.batch_dot(X, Y, axes, semantics="legacy"),
-                 lambda: axisdot.explain(X, Y, axes, mode="tensordot"), lambda: axisdot.Dot(1, normalize=axes),
+                 lambda: axisdot.explain(X, Y, axes, mode="tensordot"), lambda: axisdot.Dot((2, 1), normalize=axes)(X, Y),
                  lambda: axisdot.Dot(axes)(X, Y), lambda: axisdot.explain(X, Y, axes),
                  lambda: axisdot.equation(X, Y, axes), lambda: axisdot.dot(X, Y, 2, normalize=axes)):
         try:
