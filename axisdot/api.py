@@ -44,8 +44,11 @@ def _plan(func: str, x: Any, y: Any, axes: Any, batch: Any = _NO_BATCH) -> Plan:
         key: tuple = (func, x.ndim, y.ndim, _key(axes))
     else:
         key = (func, x.ndim, y.ndim, _key(axes), _key(batch))
+    # torch.compile traces the plan's construction (its key holds no sizes); calling the
+    # function under the cache says so, instead of dynamo warning that it skips the cache.
+    build = compiled.__wrapped__ if torch.compiler.is_compiling() else compiled
     try:
-        return compiled(key)  # type: ignore[return-value]  # a two-operand key gives a Plan
+        return build(key)  # type: ignore[return-value]  # a two-operand key gives a Plan
     except AxisdotError as err:
         raise with_context(err, [f"  x: shape {tuple(x.shape)}", f"  y: shape {tuple(y.shape)}"]) from None
 
