@@ -44,11 +44,8 @@ def _plan(func: str, x: Any, y: Any, axes: Any, batch: Any = _NO_BATCH) -> Plan:
         key: tuple = (func, x.ndim, y.ndim, _key(axes))
     else:
         key = (func, x.ndim, y.ndim, _key(axes), _key(batch))
-    # torch.compile traces the plan's construction (its key holds no sizes); calling the
-    # function under the cache says so, instead of dynamo warning that it skips the cache.
-    build = compiled.__wrapped__ if torch.compiler.is_compiling() else compiled
     try:
-        return build(key)  # type: ignore[return-value]  # a two-operand key gives a Plan
+        return compiled(key)  # type: ignore[return-value]  # a two-operand key gives a Plan
     except AxisdotError as err:
         raise with_context(err, [f"  x: shape {tuple(x.shape)}", f"  y: shape {tuple(y.shape)}"]) from None
 
@@ -144,9 +141,10 @@ def einsum(equation: str, *operands: torch.Tensor) -> torch.Tensor:
         raise AxisdotTypeError(f"axisdot.einsum: the equation must be a str, got {type(equation).__name__}")
     if len({t.device for t in operands}) > 1:
         raise OperandError(f"axisdot.einsum: operands are on different devices: {[str(t.device) for t in operands]}")
-    if torch.compiler.is_compiling():  # sizes may be symbolic: no cache keyed by them
-        return run_traced(parse_equation(equation, [tuple(t.shape) for t in operands]), operands)
     shapes = tuple(tuple(t.shape) for t in operands)
+    if torch.compiler.is_compiling() or not all(type(n) is int for shape in shapes for n in shape):
+        # symbolic sizes (torch.compile, export, make_fx): no cache may be keyed by them
+        return run_traced(parse_equation(equation, shapes), operands)
     try:
         plan = compiled(("einsum", equation, shapes))
     except AxisdotError as err:
@@ -191,3 +189,11 @@ def equation(x: ShapeLike, y: ShapeLike, axes: Axes = -1) -> str:
     except AxisdotError as err:
         context = [f"  x: {x_shape or f'rank {x_rank}'}", f"  y: {y_shape or f'rank {y_rank}'}"]
         raise with_context(err, context) from None
+
+
+# torch.compile records these calls in its graph as they are and lets AOTAutograd trace
+# them down to aten ops, so dynamo never walks axisdot's Python: no guards on it, and the
+# compiled call costs what torch.einsum's does. Their non-tensor arguments are constants.
+for _front_end in (dot, batch_dot, tensordot, dot_general):
+    torch.compiler.allow_in_graph(_front_end)
+

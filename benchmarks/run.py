@@ -148,56 +148,64 @@ def cold_case(args) -> Case:
 
 def compile_case(args) -> Case:
     x, y = torch.randn(32, 64, 48), torch.randn(32, 48, 40)
-    with_axisdot = torch.compile(lambda a, b: torch.relu(axisdot.dot(a, b, (2, 1))) * 2, fullgraph=True)
     with_einsum = torch.compile(lambda a, b: torch.relu(torch.einsum("bij,bjk->bik", a, b)) * 2, fullgraph=True)
-    torch.testing.assert_close(with_axisdot(x, y), with_einsum(x, y), rtol=1e-4, atol=1e-4)
+    with_axisdot = torch.compile(lambda a, b: torch.relu(axisdot.dot(a, b, (2, 1))) * 2, fullgraph=True)
+    torch.testing.assert_close(with_einsum(x, y), with_axisdot(x, y), rtol=1e-4, atol=1e-4)
     return Case("compile", "torch.compile'd relu(dot(x, y)) * 2, (32,64,48)x(32,48,40)", {
         "axisdot": lambda: with_axisdot(x, y),
         "torch.einsum": lambda: with_einsum(x, y),
     })
 
 
-def cases(args) -> list[Case]:
+def _later(make: Callable[..., Case], group: str, name: str, *args) -> tuple[str, Callable[[], Case]]:
+    if make in (cold_case, compile_case):
+        return name, lambda: make(*args)
+    return name, lambda: make(group, name, *args)
+
+
+def cases(args) -> list[tuple[str, Callable[[], Case]]]:
+    """(name, factory) pairs: each case is built just before it is measured, so one
+    case's tensors and warm-up do not weigh on the next."""
     q = args.quick
     out = [
-        dot_case("small", "(64,32)x(64,32) axes=1", (64, 32), (64, 32), 1,
+        _later(dot_case, "small", "(64,32)x(64,32) axes=1", (64, 32), (64, 32), 1,
                  lambda x, y: (x * y).sum(1, keepdim=True), args),
-        dot_case("small", "(4,3,5)x(4,6,5) axes=(2,2)", (4, 3, 5), (4, 6, 5), (2, 2),
+        _later(dot_case, "small", "(4,3,5)x(4,6,5) axes=(2,2)", (4, 3, 5), (4, 6, 5), (2, 2),
                  lambda x, y: torch.bmm(x, y.mT), args),
-        dot_case("small", "(4,6,5)x(4,5) axes=(2,1)", (4, 6, 5), (4, 5), (2, 1),
+        _later(dot_case, "small", "(4,6,5)x(4,5) axes=(2,1)", (4, 6, 5), (4, 5), (2, 1),
                  lambda x, y: torch.bmm(x, y.unsqueeze(2)).squeeze(2), args),
     ]
     if not q:
         out += [
-            dot_case("large", "attention (32,128,64)x(32,128,64) axes=(2,2)", (32, 128, 64), (32, 128, 64), (2, 2),
+            _later(dot_case, "large", "attention (32,128,64)x(32,128,64) axes=(2,2)", (32, 128, 64), (32, 128, 64), (2, 2),
                      lambda x, y: torch.bmm(x, y.mT), args),
-            dot_case("large", "article (32,64,10,128)x(32,128,32,15) axes=(3,1)", (32, 64, 10, 128), (32, 128, 32, 15),
+            _later(dot_case, "large", "article (32,64,10,128)x(32,128,32,15) axes=(3,1)", (32, 64, 10, 128), (32, 128, 32, 15),
                      (3, 1), lambda x, y: torch.bmm(x.reshape(32, 640, 128), y.reshape(32, 128, 480)).reshape(
                          32, 64, 10, 32, 15), args),
-            dot_case("large", "article (32,64,10,128)x(32,32,15,128) axes=-1", (32, 64, 10, 128), (32, 32, 15, 128), -1,
+            _later(dot_case, "large", "article (32,64,10,128)x(32,32,15,128) axes=-1", (32, 64, 10, 128), (32, 32, 15, 128), -1,
                      lambda x, y: torch.bmm(x.reshape(32, 640, 128), y.reshape(32, 480, 128).mT).reshape(
                          32, 64, 10, 32, 15), args),
-            dot_case("large", "(8,512,512)x(8,512,512) axes=(2,1)", (8, 512, 512), (8, 512, 512), (2, 1),
+            _later(dot_case, "large", "(8,512,512)x(8,512,512) axes=(2,1)", (8, 512, 512), (8, 512, 512), (2, 1),
                      lambda x, y: torch.bmm(x, y), args),
-            dot_case("large", "(4096,256)x(4096,256) axes=1", (4096, 256), (4096, 256), 1,
+            _later(dot_case, "large", "(4096,256)x(4096,256) axes=1", (4096, 256), (4096, 256), 1,
                      lambda x, y: (x * y).sum(1, keepdim=True), args),
-            einsum_case("n-ary", "chain bij,jk,kl->bil (16,256,512),(512,512),(512,4)", "bij,jk,kl->bil",
+            _later(einsum_case, "n-ary", "chain bij,jk,kl->bil (16,256,512),(512,512),(512,4)", "bij,jk,kl->bil",
                         [(16, 256, 512), (512, 512), (512, 4)]),
         ]
     out += [
-        einsum_case("n-ary small", "ij,jk,kl->il on 8x8", "ij,jk,kl->il", [(8, 8)] * 3),
-        einsum_case("n-ary small", "bij,bjk,bkl->bil batch 4", "bij,bjk,bkl->bil", [(4, 8, 8)] * 3),
+        _later(einsum_case, "n-ary small", "ij,jk,kl->il on 8x8", "ij,jk,kl->il", [(8, 8)] * 3),
+        _later(einsum_case, "n-ary small", "bij,bjk,bkl->bil batch 4", "bij,bjk,bkl->bil", [(4, 8, 8)] * 3),
     ]
     sides = [2, 8, 32] if q else [2, 4, 8, 16, 32, 64, 128, 256]
     for n in sides:
-        out.append(dot_case("sweep", f"batch-matmul (8,{n},{n})x(8,{n},{n}) axes=(2,1)", (8, n, n), (8, n, n), (2, 1),
+        out.append(_later(dot_case, "sweep", f"batch-matmul (8,{n},{n})x(8,{n},{n}) axes=(2,1)", (8, n, n), (8, n, n), (2, 1),
                             lambda x, y: torch.bmm(x, y), args))
     for b in ([4, 64] if q else [1, 16, 256, 4096]):
-        out.append(dot_case("sweep", f"vector dot ({b},64)x({b},64) axes=1", (b, 64), (b, 64), 1,
+        out.append(_later(dot_case, "sweep", f"vector dot ({b},64)x({b},64) axes=1", (b, 64), (b, 64), 1,
                             lambda x, y: (x * y).sum(1, keepdim=True), args))
-    out.append(cold_case(args))
+    out.append(_later(cold_case, "cold", "first call of a pattern (cache miss) vs one torch.einsum call", args))
     if not q and not args.no_compile:
-        out.append(compile_case(args))
+        out.append(_later(compile_case, "compile", "torch.compile'd relu(dot(x, y)) * 2, (32,64,48)x(32,48,40)", args))
     return out
 
 
@@ -287,10 +295,14 @@ def main(argv: Optional[list[str]] = None) -> int:
         torch.set_num_threads(args.threads)
     rounds = args.rounds or (3 if args.quick else 15)
     min_time = args.min_time or (0.002 if args.quick else 0.02)
-    all_cases = [c for c in cases(args) if not args.only or args.only in c.name]
-    for c in all_cases:
-        measure(c, rounds, min_time)
-        print(f"  measured {c.group}: {c.name}", file=sys.stderr)
+    all_cases = []
+    for name, make in cases(args):
+        if args.only and args.only not in name:
+            continue
+        case = make()
+        measure(case, rounds, min_time)
+        all_cases.append(case)
+        print(f"  measured {case.group}: {case.name}", file=sys.stderr)
     text = table(all_cases)
     notes = [f"- {c.name}: {c.note}" for c in all_cases if c.note]
     print(text)
