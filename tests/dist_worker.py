@@ -26,7 +26,8 @@ def worker(rank: int, world: int, port: int) -> None:
     from torch.distributed.tensor import Shard, distribute_tensor
     from torch.distributed.tensor.debug import CommDebugMode
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    # loopback only, for the store and for gloo's own connections (no hostname lookup)
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), GLOO_SOCKET_IFNAME="lo")
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         mesh = init_device_mesh("cpu", (world,))
@@ -50,5 +51,6 @@ def worker(rank: int, world: int, port: int) -> None:
             assert out.placements == (Shard(0),), (case, out.placements)
             assert comm.get_total_counts() == 0, (case, comm.get_comm_counts())  # no all-gather, nothing
             np.testing.assert_allclose(out.full_tensor().numpy(), expected, atol=1e-12, err_msg=case)
+        dist.barrier()  # no rank tears gloo down while another still talks to it
     finally:
         dist.destroy_process_group()

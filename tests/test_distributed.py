@@ -3,14 +3,17 @@ DTensor sharded the same way, equal to the single-process result, with no
 communication. Two CPU processes in a gloo group on 127.0.0.1, started here."""
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-pytestmark = pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(),
-                                reason="this torch build has no gloo backend")
+pytestmark = [
+    pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="this torch build has no gloo backend"),
+    pytest.mark.skipif(not os.path.exists("/sys/class/net/lo"), reason="needs the loopback interface 'lo'"),
+]
 
 
 def free_port() -> int:
