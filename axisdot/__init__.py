@@ -25,7 +25,7 @@ from .errors import (
 )
 from .explain import Explanation, explain
 from .nn import Dot
-from . import port  # noqa: E402  (axisdot.port.port: Dot layers of a saved Keras model)
+from . import port as port  # axisdot.port.port: the Dot layers of a saved Keras model
 
 __version__ = "0.1.0"
 

@@ -50,10 +50,6 @@ class Spec:
         """True when the Keras (batch, 1) rule appends a size-1 axis to the result."""
         return self.keras_rank1 and len(self.batch[0]) + len(self.x_free) + len(self.y_free) == 1
 
-    @property
-    def out_rank(self) -> int:
-        return 2 if self.expands else len(self.batch[0]) + len(self.x_free) + len(self.y_free)
-
 
 def _clash(kind: str, xa: int, ya: int, x_shape: Shape, y_shape: Shape) -> ShapeError:
     lines = [
