@@ -36,7 +36,7 @@ def check(fn, problem, data, dtype, bound=2.0):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@given(problem=ads.dot_problems(), data=st.data())
+@given(problem=ads.dot_problems(max_rank=6, max_side=3), data=st.data())
 def test_dot_matches_the_reference(dtype, problem, data):
     check(axisdot.dot, problem, data, dtype)
 
@@ -48,19 +48,19 @@ def test_dot_normalize_matches_the_keras_formula(dtype, problem, data):
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.int64], ids=str)
-@given(problem=ads.batch_dot_problems(), data=st.data())
+@given(problem=ads.batch_dot_problems(max_rank=6, max_side=3), data=st.data())
 def test_batch_dot_matches_the_reference(dtype, problem, data):
     check(axisdot.batch_dot, problem, data, dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float16, torch.complex128, torch.int32], ids=str)
-@given(problem=ads.tensordot_problems(), data=st.data())
+@given(problem=ads.tensordot_problems(max_rank=5, max_side=3), data=st.data())
 def test_tensordot_matches_numpy(dtype, problem, data):
     check(axisdot.tensordot, problem, data, dtype)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.int64], ids=str)
-@given(problem=ads.dot_general_problems(), data=st.data())
+@given(problem=ads.dot_general_problems(max_rank=6, max_side=3), data=st.data())
 def test_dot_general_matches_the_reference(dtype, problem, data):
     check(axisdot.dot_general, problem, data, dtype)
 
