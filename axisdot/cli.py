@@ -8,6 +8,7 @@ from typing import Any, Optional, Sequence
 
 from .errors import AxisdotError
 from .explain import explain
+from .render import shape_text
 from .port import port
 
 EPILOG = """\
@@ -105,6 +106,10 @@ def _explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
     return explain(args.x, args.y, mode=args.mode, normalize=args.normalize, **kwargs)
 
 
+def _shape(shape: Sequence[Optional[int]]) -> str:
+    return shape_text(shape, unknown="None")
+
+
 def _port_text(layers: list) -> str:
     if not layers:
         return "no Dot layers found"
@@ -117,11 +122,6 @@ def _port_text(layers: list) -> str:
                 ("axisdot", d.axisdot), ("torch", d.torch or "unknown without input shapes")]
         blocks.append("\n".join([d.name] + [f"  {k:<9} {v}" for k, v in rows]))
     return "\n\n".join(blocks)
-
-
-def _shape(shape: Sequence[Optional[int]]) -> str:
-    parts = ["None" if n is None else str(n) for n in shape]
-    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

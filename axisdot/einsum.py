@@ -238,7 +238,7 @@ class EinsumPlan:
         self.parsed = parsed
         self.shapes = shapes
         shapes = tuple(t if t is not None else s for t, s in zip(parsed.expand, shapes)) if parsed.expand else shapes
-        self.path, self.info = opt_einsum.contract_path(
+        _, self.info = opt_einsum.contract_path(
             parsed.equation, *shapes, shapes=True, optimize="auto"
         )
         self.steps: list[tuple[tuple[int, ...], Step, str, str]] = []

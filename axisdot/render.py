@@ -6,13 +6,14 @@ from typing import Optional, Sequence
 __all__ = ["mark_axes", "shape_text", "aligned"]
 
 
-def _size(n: Optional[int]) -> str:
-    return "?" if n is None else str(n)
+def _size(n: Optional[int], unknown: str = "?") -> str:
+    return unknown if n is None else str(n)
 
 
-def shape_text(shape: Sequence[Optional[int]]) -> str:
-    """``(32, 64)``; ``(3,)`` for rank 1; ``?`` for an unknown size."""
-    parts = [_size(n) for n in shape]
+def shape_text(shape: Sequence[Optional[int]], unknown: str = "?") -> str:
+    """``(32, 64)``; ``(3,)`` for rank 1; ``unknown`` for an unknown size (``?``, or
+    ``None`` as Keras prints a batch axis)."""
+    parts = [_size(n, unknown) for n in shape]
     return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
 
 
