@@ -2,18 +2,30 @@
 
 The pipeline, one module per stage::
 
-    axes argument --axes.py--> Spec (spec.py: the shape rule) --equation.py--> einsum letters
-                                 |
-                                 +--plan.py--> Plan, cached by ranks and axes (cache.py) --> tensor
+    two operands:  axes.py --> spec.py (Spec, the shape rule) --> letters.py (equation)
+                                   |
+                                   +--> plan.py (Plan: torch calls) --> cache.py --> api.py
+    einsum:        einsum_parse.py (Subscripts) --> einsum_path.py (opt_einsum path)
+                     --> einsum_steps.py (each step on a Plan) --> einsum_plan.py --> api.py
+    Keras layers:  dense_spec.py, attention_spec.py (torch-free shape analysis)
+                     --> layers/ (Dot, EinsumDense, MultiHeadAttention)
 
-Front ends: api.py (dot, batch_dot, tensordot, dot_general, einsum, equation), nn.py
-(Dot); einsum.py (n-ary einsum on opt_einsum paths); normalize.py and legacy.py (the
-Keras rules that changed over time); explain.py, render.py, cli.py and port.py (what
-runs, for people); errors.py; testing/ (strategies, references, assert_matches).
+Beside them: operands.py (checks on tensors, dtype promotion), normalize.py and
+legacy.py (Keras rules that changed over time), einsum_expression.py (compiled
+expressions), explanation.py, render.py and cli.py (what runs, for people), port/
+(saved Keras models), compiler.py (torch.compile), errors.py, testing/.
+
+``import axisdot`` loads nothing but this file and :mod:`axisdot.errors`; each public
+name loads its module (and torch) when first used, so the command line's ``--help``
+and its usage errors never import torch.
 """
-from .api import batch_dot, dot, dot_general, einsum, equation, tensordot
-from .cache import cache_clear, cache_info
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
+    ArgumentError,
     AxesError,
     AxesTypeError,
     AxisdotError,
@@ -23,11 +35,27 @@ from .errors import (
     OperandError,
     ShapeError,
 )
-from .explain import Explanation, explain
-from .nn import Dot
-from . import port as port  # axisdot.port.port: the Dot layers of a saved Keras model
 
 __version__ = "0.1.0"
+
+#: public name -> the module that defines it
+_HOMES = {
+    "dot": "api",
+    "batch_dot": "api",
+    "tensordot": "api",
+    "dot_general": "api",
+    "einsum": "api",
+    "equation": "api",
+    "einsum_expression": "einsum_expression",
+    "EinsumExpression": "einsum_expression",
+    "Dot": "layers",
+    "explain": "explanation",
+    "Explanation": "explanation",
+    "cache_info": "cache",
+    "cache_clear": "cache",
+}
+#: submodules reachable as attributes (``axisdot.port.load``, ``axisdot.testing``)
+_SUBMODULES = {"port", "testing", "layers"}
 
 __all__ = [
     "dot",
@@ -35,6 +63,8 @@ __all__ = [
     "tensordot",
     "dot_general",
     "einsum",
+    "einsum_expression",
+    "EinsumExpression",
     "equation",
     "Dot",
     "explain",
@@ -43,6 +73,7 @@ __all__ = [
     "cache_clear",
     "AxisdotError",
     "AxisdotTypeError",
+    "ArgumentError",
     "AxesError",
     "AxesTypeError",
     "ShapeError",
@@ -50,3 +81,27 @@ __all__ = [
     "OperandError",
     "ModelFileError",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'axisdot' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES) | _SUBMODULES)
+
+
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from . import layers, port, testing  # noqa: F401
+    from .api import batch_dot, dot, dot_general, einsum, equation, tensordot  # noqa: F401
+    from .cache import cache_clear, cache_info  # noqa: F401
+    from .einsum_expression import EinsumExpression, einsum_expression  # noqa: F401
+    from .explanation import Explanation, explain  # noqa: F401
+    from .layers import Dot  # noqa: F401

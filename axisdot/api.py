@@ -1,56 +1,96 @@
-"""The functional front ends. Each builds a cache key, fetches the compiled plan and runs it.
+"""The functional front ends: each looks its plan up and runs it.
 
-The parse → spec → plan work happens only on a cache miss (:mod:`axisdot.cache`); a hit
-costs the operand checks, a dictionary lookup and the plan's own torch calls.
+The hot path of a two-operand front end is short by design: an ``axes`` that is already
+canonical (exact ints and tuples, the usual spelling) keys the plan cache as it is; the
+plan's ``run`` makes the torch calls with no per-call checks that torch makes anyway;
+when torch refuses the operands, :meth:`Plan.recover` says why in axisdot's words (or
+promotes mixed dtypes). Everything else (other spellings of ``axes``, Keras's
+``dot([x, y], axes)`` form, non-tensors) takes the slow path, :func:`_resolve`, with
+the same errors. The parse -> spec -> plan work happens only on a cache miss
+(:mod:`axisdot.cache`).
 """
 from __future__ import annotations
 
-from typing import Any, Sequence, Union
+from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 
 from . import axes as _axes
-from .cache import compiled
-from .einsum import parse_equation, run_traced
-from .equation import einsum_equation
-from .errors import AxisdotError, AxisdotTypeError, OperandError, with_context
+from . import cache as _cache
+from .einsum_parse import quote
+from opt_einsum.paths import PathOptimizer
+
+from .einsum_path import optimize_key
+from .einsum_plan import SizedEinsum
+from .errors import AxisdotError, AxisdotTypeError, EquationError, OperandError, with_context
 from .legacy import check_semantics, legacy_batch_dot
+from .letters import einsum_equation
 from .normalize import l2_normalize, normalize_mode
-from .plan import Plan, check_operands
+from .operands import ShapeLike, check_tensor, rank_and_shape
+from .plan import RECOVERABLE, Plan
 from .spec import output_shape
 
-__all__ = ["dot", "batch_dot", "tensordot", "dot_general", "einsum", "equation"]
+__all__ = ["dot", "batch_dot", "tensordot", "dot_general", "einsum", "equation", "Axes"]
 
 Axes = Union[int, Sequence[int], Sequence[Sequence[int]]]
-ShapeLike = Union[torch.Tensor, Sequence[int], int]
-_NO_BATCH: Any = object()
+_NONE = type(None)
 
 
-def _key(axes: Any) -> Any:
-    """``axes`` in canonical form; the common spellings return at once."""
-    kind = type(axes)
-    if kind is int:
-        return axes
-    if kind is tuple and len(axes) == 2 and type(axes[0]) is int and type(axes[1]) is int:
-        return axes
-    return _axes.canonical(axes)
+def _shapes(x: Any, y: Any) -> list[str]:
+    return [f"  x: shape {tuple(x.shape)}", f"  y: shape {tuple(y.shape)}"]
 
 
-def _plan(func: str, x: Any, y: Any, axes: Any, batch: Any = _NO_BATCH) -> Plan:
-    """The cached plan for this call; operands are checked here, once, at the boundary."""
-    if type(x) is not torch.Tensor or type(y) is not torch.Tensor or x.device != y.device:
-        check_operands(x, y, f"axisdot.{func}")
-    if batch is _NO_BATCH:
-        key: tuple = (func, x.ndim, y.ndim, _key(axes))
-    else:
-        key = (func, x.ndim, y.ndim, _key(axes), _key(batch))
+def _canonical(value: Any) -> Any:
+    return value if _axes.is_plain(value) else _axes.canonical(value)
+
+
+def _pair_form(x: Any, y: Any, axes: Any, func: str) -> tuple[Any, Any, Any, Any]:
+    """Keras's functional form ``dot([x, y], axes, normalize)``: a pair of tensors first,
+    then the axes (and, for dot, normalize) in the places Keras gives them. Returns
+    ``(x, y, axes, normalize_or_UNSET)``."""
+    if isinstance(x, (list, tuple)) and len(x) == 2 and (y is None or not isinstance(y, torch.Tensor)):
+        if y is None:
+            return x[0], x[1], axes, _UNSET
+        return x[0], x[1], y, (axes if axes is not _DEFAULT_AXES[func] else _UNSET)
+    if y is None:
+        raise OperandError(
+            f"axisdot.{func}: give two tensors, {func}(x, y, ...), or a pair of them as Keras's "
+            f"functional form does, {func}([x, y], ...)"
+        )
+    return x, y, axes, _UNSET
+
+
+_UNSET: Any = object()
+_DEFAULT_AXES: dict[str, Any] = {"dot": -1, "batch_dot": None}
+
+
+def _resolve(lookup: Callable[..., Plan], func: str, x: Any, y: Any, *axes: Any) -> Plan:
+    """The slow path to a plan: operands checked, ``axes`` canonicalized, errors with
+    the shapes of the call."""
+    check_tensor(x, "x", f"axisdot.{func}")
+    check_tensor(y, "y", f"axisdot.{func}")
     try:
-        return compiled(key)  # type: ignore[return-value]  # a two-operand key gives a Plan
+        return lookup(x.ndim, y.ndim, *(_canonical(a) for a in axes))
     except AxisdotError as err:
-        raise with_context(err, [f"  x: shape {tuple(x.shape)}", f"  y: shape {tuple(y.shape)}"]) from None
+        raise with_context(err, _shapes(x, y)) from err.__cause__
 
 
-def dot(x: torch.Tensor, y: torch.Tensor, axes: Axes = -1, *, normalize: Union[bool, str] = False) -> torch.Tensor:
+def _run(plan: Plan, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    try:
+        return plan.run(x, y)
+    except RECOVERABLE as err:
+        return plan.recover(x, y, err)
+
+
+def _normalized(plan: Plan, x: torch.Tensor, y: torch.Tensor, normalize: Any) -> torch.Tensor:
+    mode = normalize_mode(normalize)
+    if mode is not None:
+        x = l2_normalize(x, plan.spec.contract[0], "x", mode)
+        y = l2_normalize(y, plan.spec.contract[1], "y", mode)
+    return _run(plan, x, y)
+
+
+def dot(x: Any, y: Any = None, axes: Axes = -1, *, normalize: Union[bool, str] = False) -> torch.Tensor:
     """``keras.layers.Dot(axes, normalize)([x, y])`` of Keras 3.
 
     Axis 0 is the batch axis: batch sizes must agree and it cannot be contracted.
@@ -60,38 +100,74 @@ def dot(x: torch.Tensor, y: torch.Tensor, axes: Axes = -1, *, normalize: Union[b
     the batch axis, x's other axes, then y's; a result of rank 1 becomes ``(batch, 1)``.
     ``normalize=True`` L2-normalizes each input along its contracted axes first, so the
     result is the cosine similarity; ``normalize="tf_keras"`` or ``"torch"`` uses that
-    framework's formula instead of Keras 3's (see :mod:`axisdot.normalize`).
+    framework's formula instead of Keras 3's (see :mod:`axisdot.normalize`). Keras's
+    functional form ``dot([x, y], axes, normalize)`` works too.
 
     >>> dot(torch.ones(32, 64, 10, 128), torch.ones(32, 128, 32, 15), axes=(3, 1)).shape
     torch.Size([32, 64, 10, 32, 15])
     >>> dot(torch.ones(4, 3), torch.ones(4, 3), axes=1).shape
     torch.Size([4, 1])
+    >>> dot([torch.ones(4, 3), torch.ones(4, 3)], 1).shape
+    torch.Size([4, 1])
     """
-    plan = _plan("dot", x, y, axes)
-    if normalize is not False:
-        mode = normalize_mode(normalize)
-        if mode is not None:
-            x = l2_normalize(x, plan.spec.contract[0], "x", mode)
-            y = l2_normalize(y, plan.spec.contract[1], "y", mode)
-    return plan(x, y)
+    kind = axes.__class__
+    if kind is int or kind is tuple and len(axes) == 2 and axes[0].__class__ is int and axes[1].__class__ is int:
+        try:
+            plan = _cache.dot_plan(x.ndim, y.ndim, axes)
+        except AttributeError:
+            plan = None
+        except AxisdotError as err:
+            raise with_context(err, _shapes(x, y)) from err.__cause__
+        if plan is not None:
+            if normalize is not False:
+                return _normalized(plan, x, y, normalize)
+            try:
+                return plan.run(x, y)
+            except RECOVERABLE as err:
+                return plan.recover(x, y, err)
+    x, y, axes, positional = _pair_form(x, y, axes, "dot")
+    if positional is not _UNSET:
+        if normalize is not False:
+            raise AxisdotTypeError("axisdot.dot([x, y], axes, normalize): normalize given twice")
+        normalize = positional
+    return _normalized(_resolve(_cache.dot_plan, "dot", x, y, axes), x, y, normalize)
 
 
-def batch_dot(x: torch.Tensor, y: torch.Tensor, axes: Axes | None = None, *, semantics: str = "keras3") -> torch.Tensor:
+def batch_dot(x: Any, y: Any = None, axes: Optional[Axes] = None, *, semantics: str = "keras3") -> torch.Tensor:
     """Keras's ``batch_dot`` (``keras.src.layers.merging.dot.batch_dot``).
 
     As :func:`dot` without ``normalize``; ``axes=None`` means ``(x.ndim - 1, y.ndim - 1)``
     when y has rank 2, else ``(x.ndim - 1, y.ndim - 2)``. ``semantics="legacy"`` gives
     the function of Keras 2.2.4 and tf.keras 1.x instead, whose output shapes differ
-    when the ranks differ (see :mod:`axisdot.legacy`).
+    when the ranks differ (see :mod:`axisdot.legacy`). ``batch_dot([x, y], axes)``
+    works too.
 
     >>> batch_dot(torch.ones(32, 20, 1), torch.ones(32, 30, 20), axes=(1, 2)).shape
     torch.Size([32, 1, 30])
     """
-    if semantics != "keras3":
-        if check_semantics(semantics) == "legacy":
-            check_operands(x, y, "axisdot.batch_dot")
-            return legacy_batch_dot(x, y, axes)
-    return _plan("batch_dot", x, y, axes)(x, y)
+    if semantics == "keras3":
+        kind = axes.__class__
+        if kind is _NONE or kind is int or kind is tuple and len(axes) == 2 \
+                and axes[0].__class__ is int and axes[1].__class__ is int:
+            try:
+                plan = _cache.batch_dot_plan(x.ndim, y.ndim, axes)
+            except AttributeError:
+                plan = None
+            except AxisdotError as err:
+                raise with_context(err, _shapes(x, y)) from err.__cause__
+            if plan is not None:
+                try:
+                    return plan.run(x, y)
+                except RECOVERABLE as err:
+                    return plan.recover(x, y, err)
+    x, y, axes, extra = _pair_form(x, y, axes, "batch_dot")
+    if extra is not _UNSET:
+        raise AxisdotTypeError("axisdot.batch_dot([x, y], axes): too many positional arguments")
+    if check_semantics(semantics) == "legacy":
+        check_tensor(x, "x", "axisdot.batch_dot")
+        check_tensor(y, "y", "axisdot.batch_dot")
+        return legacy_batch_dot(x, y, axes)
+    return _run(_resolve(_cache.batch_dot_plan, "batch_dot", x, y, axes), x, y)
 
 
 def tensordot(x: torch.Tensor, y: torch.Tensor, axes: Axes = 2) -> torch.Tensor:
@@ -103,7 +179,19 @@ def tensordot(x: torch.Tensor, y: torch.Tensor, axes: Axes = 2) -> torch.Tensor:
     >>> tensordot(torch.ones(3, 4, 5), torch.ones(4, 5, 6), axes=2).shape
     torch.Size([3, 6])
     """
-    return _plan("tensordot", x, y, axes)(x, y)
+    if axes.__class__ is int or _axes.is_plain(axes):
+        try:
+            plan = _cache.tensordot_plan(x.ndim, y.ndim, axes)
+        except AttributeError:
+            plan = None
+        except AxisdotError as err:
+            raise with_context(err, _shapes(x, y)) from err.__cause__
+        if plan is not None:
+            try:
+                return plan.run(x, y)
+            except RECOVERABLE as err:
+                return plan.recover(x, y, err)
+    return _run(_resolve(_cache.tensordot_plan, "tensordot", x, y, axes), x, y)
 
 
 def dot_general(
@@ -119,55 +207,111 @@ def dot_general(
     >>> dot_general(torch.ones(2, 3, 4), torch.ones(2, 4, 5), contract=((2,), (1,)), batch=((0,), (0,))).shape
     torch.Size([2, 3, 5])
     """
-    return _plan("dot_general", x, y, contract, batch)(x, y)
+    if _axes.is_plain(contract) and _axes.is_plain(batch):
+        try:
+            plan = _cache.dot_general_plan(x.ndim, y.ndim, contract, batch)
+        except AttributeError:
+            plan = None
+        except AxisdotError as err:
+            raise with_context(err, _shapes(x, y)) from err.__cause__
+        if plan is not None:
+            try:
+                return plan.run(x, y)
+            except RECOVERABLE as err:
+                return plan.recover(x, y, err)
+    return _run(_resolve(_cache.dot_general_plan, "dot_general", x, y, contract, batch), x, y)
 
 
-def einsum(equation: str, *operands: torch.Tensor) -> torch.Tensor:
-    """``torch.einsum`` whose pairwise order opt_einsum chooses once per (equation, shapes).
+# -- einsum ---------------------------------------------------------------------------------
 
-    Operands may also be given as one list. ``...`` stands for the remaining axes of each
-    operand, broadcast as in torch.einsum. Named letters must have equal sizes in every
-    operand (torch.einsum would broadcast a size-1 axis; axisdot refuses it).
+
+def _sublist_form(args: Sequence[Any]) -> tuple[tuple, list[Any]]:
+    """``(a, [0, 1], b, [1, 2], [0, 2])`` -> the cache key of the equation, and the operands."""
+    operands = list(args[0::2])
+    subs = list(args[1::2])
+    output = None
+    if len(args) % 2:  # a trailing output sublist
+        output = operands.pop()
+    for i, sub in enumerate(subs + ([] if output is None else [output])):
+        if not isinstance(sub, (list, tuple)):
+            where = "the output" if i == len(subs) else f"operand {i}"
+            raise AxisdotTypeError(
+                f"axisdot.einsum: the sublist form takes operand, sublist, operand, sublist, ... "
+                f"[output sublist]; the sublist of {where} is a {type(sub).__name__}"
+            )
+    written = ", ".join(f"op{i}, {list(s)}" for i, s in enumerate(subs))
+    if output is not None:
+        written += f", {list(output)}"
+    key = (written.replace("Ellipsis", "..."), tuple(tuple(s) for s in subs),
+           None if output is None else tuple(output))
+    return key, operands
+
+
+def einsum(*args: Any, optimize: Any = "auto", memory_limit: Any = None) -> torch.Tensor:
+    """``torch.einsum``, planned: the same equations, operands and results (values, shape,
+    dtype), with the pairwise order chosen by opt_einsum and cached.
+
+    ``einsum("ij,jk->ik", a, b)``, ``einsum("ij,jk", [a, b])`` or the sublist form
+    ``einsum(a, [0, 1], b, [1, 2], [0, 2])``. Size-1 axes broadcast; ``...`` stands for
+    the remaining axes; labels may be any letters (Greek, ...) and sublist labels any
+    ints >= 0. ``optimize`` is opt_einsum's (``"auto"``, ``"greedy"``, ``"optimal"``,
+    ``"dp"``, ``"branch-2"``, ..., an explicit path, or ``False`` for left to right);
+    ``memory_limit`` bounds the largest intermediate the path search may choose.
+    Beyond torch.einsum: operands of different dtypes are promoted (torch refuses them).
+
+    One- and two-operand plans depend on the equation and ranks only; three and more
+    on the shapes too (the path), kept in a cache of their own.
 
     >>> einsum("ij,jk,kl->il", torch.ones(2, 3), torch.ones(3, 4), torch.ones(4, 5)).shape
     torch.Size([2, 5])
+    >>> einsum(torch.ones(2, 3), [0, 1], torch.ones(3, 4), [1, 2], [0, 2]).shape
+    torch.Size([2, 4])
     """
-    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
-        operands = tuple(operands[0])
-    for i, t in enumerate(operands):
-        if not isinstance(t, torch.Tensor):
-            raise OperandError(f"axisdot.einsum: operand {i} must be a torch.Tensor, got {type(t).__name__}")
-    if not isinstance(equation, str):
-        raise AxisdotTypeError(f"axisdot.einsum: the equation must be a str, got {type(equation).__name__}")
-    if len({t.device for t in operands}) > 1:
-        raise OperandError(f"axisdot.einsum: operands are on different devices: {[str(t.device) for t in operands]}")
-    shapes = tuple(tuple(t.shape) for t in operands)
-    if torch.compiler.is_compiling() or not all(type(n) is int for shape in shapes for n in shape):
-        # symbolic sizes (torch.compile, export, make_fx): no cache may be keyed by them
-        return run_traced(parse_equation(equation, shapes), operands)
+    if not args:
+        raise EquationError("axisdot.einsum: give an equation and its operands")
+    equation: Any = args[0]
+    if equation.__class__ is str:
+        operands: Sequence[Any] = args[1:]
+        if len(operands) == 1 and operands[0].__class__ in (list, tuple):
+            operands = tuple(operands[0])
+    elif isinstance(equation, torch.Tensor):
+        equation, operands = _sublist_form(args)
+    else:
+        raise AxisdotTypeError(
+            f"axisdot.einsum: the equation must be a str (or the first operand, in the sublist form), "
+            f"got {type(equation).__name__}"
+        )
+    n = len(operands)
     try:
-        plan = compiled(("einsum", equation, shapes))
+        if 0 < n <= 2 and optimize == "auto" and memory_limit is None:
+            try:
+                ranks = (operands[0].ndim, operands[1].ndim) if n == 2 else (operands[0].ndim,)
+            except AttributeError:
+                pass
+            else:
+                return _cache.einsum_ranked(equation, ranks)(operands)
+        return _einsum_sized(equation, operands, optimize, memory_limit)
     except AxisdotError as err:
-        raise with_context(err, [f"  shapes: {', '.join(map(str, shapes))}"]) from None
-    return plan(*operands)
+        shapes = ", ".join(str(tuple(t.shape)) if isinstance(t, torch.Tensor) else "?" for t in operands)
+        raise with_context(err, [f"  shapes: {shapes}"]) from err.__cause__
 
 
-def rank_and_shape(value: ShapeLike, name: str) -> tuple[int, tuple[int | None, ...] | None]:
-    """An operand given as a tensor, a shape (``None`` for an unknown size) or a rank."""
-    if isinstance(value, torch.Tensor):
-        return value.ndim, tuple(value.shape)
-    if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise OperandError(f"axisdot.equation: the rank of {name} must be >= 0, got {value}")
-        return value, None
-    if isinstance(value, (tuple, list, torch.Size)):
-        shape = tuple(None if n is None else _axes.as_int(n, f"shape of {name}") for n in value)
-        if any(n is not None and n < 0 for n in shape):
-            raise OperandError(f"axisdot.equation: sizes must be >= 0, got {name} shape {shape}")
-        return len(shape), shape
-    raise OperandError(
-        f"axisdot.equation: {name} must be a tensor, a shape or a rank, got {type(value).__name__}"
-    )
+def _einsum_sized(equation: Any, operands: Sequence[Any], optimize: Any, memory_limit: Any) -> torch.Tensor:
+    quoted = quote(equation if isinstance(equation, str) else equation[0])
+    for i, t in enumerate(operands):
+        check_tensor(t, f"operand {i}", "axisdot.einsum")
+    key = optimize_key(optimize, quoted)
+    shapes = tuple(tuple(t.shape) for t in operands)
+    if isinstance(key, PathOptimizer):  # its paths are its own: not cached
+        sub = _cache.einsum_subscripts(equation, tuple(len(s) for s in shapes))
+        return SizedEinsum(sub, shapes, key, memory_limit, _cache.einsum_step)(operands)
+    if all(n.__class__ is int for s in shapes for n in s):
+        return _cache.einsum_sized(equation, shapes, key, memory_limit)(operands)
+    # symbolic sizes (torch.compile, export): a plan that no symbol keys
+    return _cache.einsum_traced(equation, _cache.size_pattern(shapes), key, memory_limit)(operands)
+
+
+# -- shapes without tensors -----------------------------------------------------------------
 
 
 def equation(x: ShapeLike, y: ShapeLike, axes: Axes = -1) -> str:
@@ -180,20 +324,19 @@ def equation(x: ShapeLike, y: ShapeLike, axes: Axes = -1) -> str:
     >>> equation((32, 64, 10, 128), (32, 128, 32, 15), axes=(3, 1))
     'bijk,bklm->bijlm'
     """
-    (x_rank, x_shape), (y_rank, y_shape) = rank_and_shape(x, "x"), rank_and_shape(y, "y")
+    (x_rank, x_shape), (y_rank, y_shape) = rank_and_shape(x, "x", "axisdot.equation"), \
+        rank_and_shape(y, "y", "axisdot.equation")
     try:
-        spec = compiled(("dot", x_rank, y_rank, _key(axes))).spec  # type: ignore[union-attr]
+        spec = _cache.dot_plan(x_rank, y_rank, _canonical(axes)).spec
         if x_shape is not None and y_shape is not None:
             output_shape(spec, x_shape, y_shape)
         return einsum_equation(spec)
     except AxisdotError as err:
         context = [f"  x: {x_shape or f'rank {x_rank}'}", f"  y: {y_shape or f'rank {y_rank}'}"]
-        raise with_context(err, context) from None
+        raise with_context(err, context) from err.__cause__
 
 
-# torch.compile records these calls in its graph as they are and lets AOTAutograd trace
-# them down to aten ops, so dynamo never walks axisdot's Python: no guards on it, and the
-# compiled call costs what torch.einsum's does. Their non-tensor arguments are constants.
-for _front_end in (dot, batch_dot, tensordot, dot_general):
-    torch.compiler.allow_in_graph(_front_end)
+# torch.compile records these calls in its graph as they are (see axisdot.compiler).
+from .compiler import register as _register  # noqa: E402
 
+_register(dot, batch_dot, tensordot, dot_general, einsum)

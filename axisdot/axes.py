@@ -21,6 +21,8 @@ Canon = Union[None, int, tuple]
 __all__ = [
     "as_int",
     "canonical",
+    "is_plain",
+    "keras_pair",
     "keras_spec",
     "tensordot_spec",
     "general_spec",
@@ -52,6 +54,26 @@ def canonical(axes: Any, where: str = "axes", depth: int = 2) -> Canon:
             _canonical_item(item, f"{where}[{i}]", depth - 1) for i, item in enumerate(axes)
         )
     return as_int(axes, where)
+
+
+def is_plain(axes: Any) -> bool:
+    """True when ``axes`` is already canonical: an exact int, or a tuple of exact ints
+    and tuples of exact ints (no bools, no NumPy integers, no lists). Such an ``axes``
+    can key a plan cache as it is; anything else goes through :func:`canonical` first."""
+    kind = axes.__class__
+    if kind is int:
+        return True
+    if kind is not tuple:
+        return False
+    for item in axes:
+        kind = item.__class__
+        if kind is tuple:
+            for a in item:
+                if a.__class__ is not int:
+                    return False
+        elif kind is not int:
+            return False
+    return True
 
 
 def _canonical_item(item: Any, where: str, depth: int) -> Canon:
@@ -105,19 +127,12 @@ def _check_rank(x_rank: int, y_rank: int, minimum: int, func: str) -> None:
             )
 
 
-def keras_spec(axes: Canon, x_rank: int, y_rank: int, func: str = "dot") -> Spec:
-    """Keras ``Dot`` / ``batch_dot`` axes: axis 0 of both is the batch axis.
-
-    ``axes`` is an int (the same axis of both, negative counting from the end of each
-    input separately), a pair of ints, or (an axisdot extension) a pair of equal-length
-    sequences; ``None`` is batch_dot's default. Results of rank 1 become ``(batch, 1)``.
-    """
-    _check_rank(x_rank, y_rank, 2, func)
-    call = f"{func}(x, y, axes={axes!r})"
+def keras_pair(axes: Canon, call: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The rank-free part of Keras's ``axes`` rules: an int (the same axis of both), a
+    pair of ints, or a pair of non-empty sequences; never axis 0 as written. The
+    ``Dot`` layer checks this much at construction, the functions at every new rank."""
     if axes is None:
-        if func != "batch_dot":
-            raise AxesTypeError(f"{call}: axes must be an int or a pair, got None")
-        axes = (x_rank - 1, y_rank - 1 if y_rank == 2 else y_rank - 2)
+        raise AxesTypeError(f"{call}: axes must be an int or a pair (x_axis, y_axis), got None")
     if isinstance(axes, int):
         axes = (axes, axes)
     if len(axes) != 2:
@@ -132,15 +147,37 @@ def keras_spec(axes: Canon, x_rank: int, y_rank: int, func: str = "dot") -> Spec
     x_axes, y_axes = _axis_list(axes[0]), _axis_list(axes[1])
     if not x_axes:
         raise AxesError(f"{call}: at least one axis must be contracted, got empty lists")
+    for name, written in (("x", x_axes), ("y", y_axes)):
+        if 0 in written:
+            raise _batch_axis(call, name, 0)
+    return x_axes, y_axes
+
+
+def _batch_axis(call: str, name: str, written: int) -> AxesError:
+    return AxesError(
+        f"{call}: {name} axis {written} is axis 0, the batch axis, which cannot be "
+        f"contracted; add a batch axis with x.unsqueeze(0) or use "
+        f"axisdot.tensordot for unbatched inputs"
+    )
+
+
+def keras_spec(axes: Canon, x_rank: int, y_rank: int, func: str = "dot") -> Spec:
+    """Keras ``Dot`` / ``batch_dot`` axes: axis 0 of both is the batch axis.
+
+    ``axes`` is an int (the same axis of both, negative counting from the end of each
+    input separately), a pair of ints, or (an axisdot extension) a pair of equal-length
+    sequences; ``None`` is batch_dot's default. Results of rank 1 become ``(batch, 1)``.
+    """
+    _check_rank(x_rank, y_rank, 2, func)
+    call = f"{func}(x, y, axes={axes!r})"
+    if axes is None and func == "batch_dot":
+        axes = (x_rank - 1, y_rank - 1 if y_rank == 2 else y_rank - 2)
+    x_axes, y_axes = keras_pair(axes, call)
     xs, ys = _pairs(x_axes, y_axes, x_rank, y_rank, call)
     for name, written, normed in (("x", x_axes, xs), ("y", y_axes, ys)):
         for w, n in zip(written, normed):
             if n == 0:
-                raise AxesError(
-                    f"{call}: {name} axis {w} is axis 0, the batch axis, which cannot be "
-                    f"contracted; add a batch axis with x.unsqueeze(0) or use "
-                    f"axisdot.tensordot for unbatched inputs"
-                )
+                raise _batch_axis(call, name, w)
     return Spec(x_rank, y_rank, ((0,), (0,)), (xs, ys), keras_rank1=True)
 
 

@@ -7,7 +7,7 @@ import sys
 from typing import Any, Optional, Sequence
 
 from .errors import AxisdotError
-from .explain import explain
+from .explanation import build_explanation as explain
 from .render import shape_text
 from .port import port
 

@@ -26,7 +26,8 @@ from typing import Any, Optional
 import torch
 
 from .axes import canonical
-from .errors import AxesError, AxesTypeError, ShapeError
+from .errors import ArgumentError, AxesError, AxisdotTypeError, ShapeError
+from .operands import promoted
 from .render import shape_text
 
 __all__ = ["LegacySteps", "legacy_steps", "legacy_batch_dot"]
@@ -95,9 +96,7 @@ def legacy_batch_dot(x: torch.Tensor, y: torch.Tensor, axes: Any = None) -> torc
     """Keras 2.2.4's ``batch_dot`` in shapes and values, wherever it ran."""
     call = f"axisdot.batch_dot(x, y, axes={axes!r}, semantics='legacy')"
     steps = legacy_steps(axes, x.ndim, y.ndim)
-    if x.dtype != y.dtype:
-        dtype = torch.result_type(x, y)
-        x, y = x.to(dtype), y.to(dtype)
+    x, y = promoted([x, y])
     xp = x.reshape(tuple(x.shape) + (1,) * steps.pad_x)
     yp = y.reshape(tuple(y.shape) + (1,) * steps.pad_y)
     if steps.kind == "matmul":
@@ -118,7 +117,8 @@ def legacy_batch_dot(x: torch.Tensor, y: torch.Tensor, axes: Any = None) -> torc
         except RuntimeError:
             raise _fail(call, x, y, f"cannot multiply {shape_text(tuple(a.shape))} by {shape_text(tuple(yp.shape))}") from None
         axis = steps.axes[0] if steps.kind == "sum" else steps.axes[1]
-        out = (a * yp).sum(axis, dtype=(a * yp).dtype)
+        product = a * yp
+        out = product.sum(axis, dtype=product.dtype)
     for d in reversed(steps.squeeze):
         if out.shape[d] != 1:
             raise _fail(call, x, y, f"the padded axis {d} of the result {shape_text(tuple(out.shape))} is not of size 1")
@@ -132,5 +132,5 @@ def check_semantics(semantics: Optional[str]) -> str:
     if semantics == "legacy":
         return "legacy"
     if not isinstance(semantics, str):
-        raise AxesTypeError(f"batch_dot: semantics must be 'keras3' or 'legacy', got {type(semantics).__name__}")
-    raise AxesError(f"batch_dot: semantics must be 'keras3' or 'legacy', got {semantics!r}")
+        raise AxisdotTypeError(f"batch_dot: semantics must be 'keras3' or 'legacy', got {type(semantics).__name__}")
+    raise ArgumentError(f"batch_dot: semantics must be 'keras3' or 'legacy', got {semantics!r}")

@@ -19,7 +19,7 @@ from typing import Optional, Union
 
 import torch
 
-from .errors import AxesError, AxesTypeError, OperandError
+from .errors import ArgumentError, AxisdotTypeError, OperandError
 
 __all__ = ["EPSILON", "MODES", "normalize_mode", "l2_normalize", "normalize_code"]
 
@@ -27,6 +27,7 @@ __all__ = ["EPSILON", "MODES", "normalize_mode", "l2_normalize", "normalize_code
 EPSILON = 1e-7
 MODES = ("keras3", "tf_keras", "torch")
 Normalize = Union[bool, str]
+_NARROW = (torch.float16, torch.bfloat16)
 
 
 def normalize_mode(value: object, where: str = "normalize") -> Optional[str]:
@@ -38,8 +39,8 @@ def normalize_mode(value: object, where: str = "normalize") -> Optional[str]:
     if isinstance(value, str):
         if value in MODES:
             return value
-        raise AxesError(f"{where}={value!r}: the modes are {', '.join(map(repr, MODES))} (or True / False)")
-    raise AxesTypeError(f"{where} must be a bool or one of {MODES}, got {type(value).__name__} {value!r}")
+        raise ArgumentError(f"{where}={value!r}: the modes are {', '.join(map(repr, MODES))} (or True / False)")
+    raise AxisdotTypeError(f"{where} must be a bool or one of {MODES}, got {type(value).__name__} {value!r}")
 
 
 def l2_normalize(t: torch.Tensor, dims: tuple[int, ...], name: str, mode: str = "keras3") -> torch.Tensor:
@@ -47,13 +48,16 @@ def l2_normalize(t: torch.Tensor, dims: tuple[int, ...], name: str, mode: str = 
 
     Gradients are finite where a row is all zeros: Keras 3's formula is computed with the
     squared norm clamped at ``EPSILON**2`` before ``rsqrt`` (same forward values; Keras
-    itself gives NaN gradients there).
+    itself gives NaN gradients there). float16 and bfloat16 inputs are normalized in
+    float32 (the clamps do not fit in float16) and returned in their own dtype.
     """
     if not t.is_floating_point():
         raise OperandError(
             f"normalize needs floating-point inputs, got {name} of dtype {t.dtype}; "
             f"cast it first, e.g. {name}.float()"
         )
+    if t.dtype in _NARROW:  # 1/1e-7 and 1e-12 do not fit in float16: the norm in float32
+        return l2_normalize(t.float(), dims, name, mode).to(t.dtype)
     if mode == "torch":
         return torch.nn.functional.normalize(t, p=2.0, dim=dims, eps=1e-12)
     square_sum = (t * t).sum(dims, keepdim=True)

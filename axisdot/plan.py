@@ -1,58 +1,59 @@
 """Compile a :class:`~axisdot.spec.Spec` into a :class:`Plan`: the PyTorch calls that run it.
 
 A plan is built once per spec (see :mod:`axisdot.cache`) and then called many times.
-It picks its lowering from the spec alone (never from sizes); every lowering is exact:
+It picks its lowering from the spec alone (never from sizes, except where noted); every
+lowering is exact:
 
-``vecdot``
-    Neither input has a free axis (a batched vector dot, e.g. Keras ``Dot(axes=1)`` on
-    two ``(batch, n)`` inputs): ``(x * y).sum(contracted dims)``. One elementwise
-    product the size of an input, no matrix call.
-``bmm on views``
+``torch.bmm / mm / mv on views``
     At most one batch, one contracted and one free axis per input, already in order
     (the common Keras shapes: ``(b, m, k)`` with ``(b, k, n)`` or ``(b, n, k)``,
     ``(b, m, k)`` with ``(b, k)``): one ``bmm`` on the inputs themselves, a transposed
-    one reaching BLAS as a transposed view. Without a batch axis, ``mm`` or ``mv``.
-``bmm after permute/reshape``
-    Everything else: permute each input to (batch, free, contracted) or
-    (batch, contracted, free), whichever matches its own axis order so that the
+    one reaching BLAS as a transposed view; without a batch axis, ``mm`` or ``mv``.
+    Where that call is the whole lowering, the plan's ``run`` *is* ``torch.bmm`` (or
+    ``mm``): no Python between the front end and the kernel.
+``torch.bmm after permute/reshape``
+    Everything else with a free axis: permute each input to (batch, free, contracted)
+    or (batch, contracted, free), whichever matches its own axis order so that the
     ``reshape`` to 3-D is a view for a contiguous input, then one ``bmm`` and a
     ``reshape`` (a view) to the output shape.
+``outer product``
+    Nothing contracted, a free axis on either side: the inputs, viewed with size-1 axes
+    for each other's free axes, multiplied elementwise: the product *is* the output.
+``vector dot``
+    Neither input has a free axis (a batched vector dot, e.g. Keras ``Dot(axes=1)`` on
+    two ``(batch, n)`` inputs, or ``tensordot(a, b, axes=2)`` of two matrices): while
+    the elementwise product of the inputs is at most 1 MiB, ``(x * y).sum(...)`` (the
+    fastest for small inputs); above that a ``bmm`` of ``(n, 1, k)`` by ``(n, k, 1)``
+    views, which allocates nothing but the output.
 
-No lowering materializes the broadcast product of the inputs. The per-call work is the
-size checks the plan cannot prove (contracted and batch sizes equal), dtype promotion
-when the dtypes differ, and the torch calls.
+No lowering materializes the broadcast product of the inputs. Per call, a plan checks
+only what its torch calls would not refuse by themselves (sizes under a reshape or an
+elementwise product); when a torch call refuses the operands, :meth:`Plan.recover` says
+why in axisdot's words, or promotes mixed dtypes and runs again.
 """
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Callable, Optional
 
 import torch
 
 from .errors import AxisdotError, OperandError, ShapeError, with_context
+from .operands import check_same_device, check_tensor, common_dtype, unsupported_dtype
 from .spec import Spec, output_shape
 
-__all__ = ["Plan", "build_plan", "check_operands"]
+__all__ = ["Plan", "Run", "RECOVERABLE", "SMALL_PRODUCT_BYTES"]
 
+Run = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-def check_operands(x: object, y: object, call: str) -> None:
-    """Refuse non-tensors, bool tensors and operands on different devices."""
-    for name, t in (("x", x), ("y", y)):
-        if not isinstance(t, torch.Tensor):
-            raise OperandError(
-                f"{call}: {name} must be a torch.Tensor, got {type(t).__name__}; "
-                f"convert it with torch.as_tensor({name})"
-            )
-        if t.dtype == torch.bool:
-            raise OperandError(
-                f"{call}: {name} has dtype torch.bool, which PyTorch cannot multiply as a "
-                f"matrix; cast it first, e.g. {name}.int() or {name}.float()"
-            )
-    if x.device != y.device:  # type: ignore[union-attr]
-        raise OperandError(
-            f"{call}: x is on {x.device} but y is on {y.device}; "  # type: ignore[union-attr]
-            f"move both to one device first"
-        )
+#: The exceptions a torch call raises for operands it cannot take; a front end hands
+#: them to :meth:`Plan.recover`.
+RECOVERABLE = (RuntimeError, TypeError, AttributeError)
+
+#: Above this many bytes, a vector dot no longer multiplies elementwise first.
+SMALL_PRODUCT_BYTES = 2**20
+
+_bmm, _mm, _mv = torch.bmm, torch.mm, torch.mv
 
 
 def _layouts(spec: Spec) -> tuple[tuple[int, ...], bool, tuple[int, ...], bool]:
@@ -73,103 +74,174 @@ def _perm_or_none(perm: tuple[int, ...]) -> Optional[tuple[int, ...]]:
 
 
 class Plan:
-    """A compiled two-operand contraction: call it with ``(x, y)``."""
+    """A compiled two-operand contraction: ``plan(x, y)``, or ``plan.run(x, y)`` with
+    :meth:`recover` on failure (what the front ends do, to keep the hot path short).
 
-    def __init__(self, spec: Spec, call: str) -> None:
+    ``refuse_bool`` is the Keras front ends' rule (bool tensors are refused, as
+    ``torch.matmul`` refuses them); einsum steps pass False and follow torch.
+    """
+
+    def __init__(self, spec: Spec, call: str, refuse_bool: bool = True) -> None:
         self.spec = spec
         self.call = call
+        self.refuse_bool = refuse_bool
         self.pairs = tuple(zip(*spec.batch)) + tuple(zip(*spec.contract))
-        self.lowering = "vecdot" if not (spec.x_free or spec.y_free) else "matmul"
         x_perm, self.x_cf, y_perm, self.y_cf = _layouts(spec)
         self.x_perm, self.y_perm = _perm_or_none(x_perm), _perm_or_none(y_perm)
-        self.x_batch, self.x_free, self.y_free = spec.batch[0], spec.x_free, spec.y_free
-        self.x_contract = spec.contract[0]
         nb, nc = len(spec.batch[0]), len(spec.contract[0])
         self.sum_dims = tuple(range(nb, nb + nc))
         self.expands = spec.expands
-        # Inputs that are already (batch, rows, cols) or (batch, n) in the right order
-        # go to bmm as views, with no reshape: the common Keras shapes.
-        simple = self.x_perm is None and self.y_perm is None and nb <= 1 and nc == 1
-        self.direct = simple and len(spec.x_free) <= 1 and len(spec.y_free) <= 1
-        self.batched = nb == 1
-        self.x_vector, self.y_vector = not spec.x_free, not spec.y_free
-        self.sum_dim = self.sum_dims[0] if nc == 1 else self.sum_dims
-        self.keepdim = self.expands and nc == 1
-        self.run = self._vecdot if self.lowering == "vecdot" else self._bmm_views if self.direct else self._matmul
+        if not (spec.x_free or spec.y_free):
+            self.lowering = "vector dot"
+            self.run: Run = self._vector_dot
+        elif not nc:
+            self.lowering = "broadcast product (an outer product: no axis contracted)"
+            self.run = self._outer
+        elif self.x_perm is None and self.y_perm is None and nb <= 1 and nc == 1 \
+                and len(spec.x_free) <= 1 and len(spec.y_free) <= 1:
+            self.lowering, self.run = self._on_views(nb == 1, not spec.x_free, not spec.y_free)
+        else:
+            self.lowering = "torch.bmm after permute/reshape"
+            self.run = self._matmul
 
     def __repr__(self) -> str:
         return f"<axisdot.Plan {self.describe()} for {self.call}>"
 
     def describe(self) -> str:
         """The PyTorch calls this plan makes, in a few words."""
-        if self.lowering == "vecdot":
-            return "elementwise product and sum"
-        if self.direct and not self.batched:
-            return "torch.mv on views" if self.x_vector or self.y_vector else "torch.mm on views"
-        if self.direct:
-            return "torch.bmm on views"
-        return "torch.bmm after permute/reshape"
+        if self.lowering == "vector dot":
+            return f"elementwise product and sum (bmm above {SMALL_PRODUCT_BYTES // 2**20} MiB)"
+        return self.lowering
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        try:
+            return self.run(x, y)
+        except RECOVERABLE as err:
+            return self.recover(x, y, err)
+
+    # -- when a call fails ---------------------------------------------------------------
+
+    def check_operands(self, x: object, y: object) -> None:
+        """Refuse non-tensors, bool tensors (front ends only) and mixed devices."""
+        check_tensor(x, "x", self.call)
+        check_tensor(y, "y", self.call)
+        if self.refuse_bool:
+            for name, t in (("x", x), ("y", y)):
+                if t.dtype == torch.bool:  # type: ignore[attr-defined]
+                    raise OperandError(
+                        f"{self.call}: {name} has dtype torch.bool, which PyTorch cannot multiply as a "
+                        f"matrix; cast it first, e.g. {name}.int() or {name}.float()"
+                    )
+        check_same_device([x, y], ("x", "y"), self.call)  # type: ignore[list-item]
 
     def fail(self, x: torch.Tensor, y: torch.Tensor) -> AxisdotError:
-        """The error for operands whose sizes or dtypes do not fit."""
-        if x.dtype == torch.bool or y.dtype == torch.bool:
-            check_operands(x, y, self.call)
+        """The error for operands whose sizes do not fit (the shape rule's own words)."""
         try:
             output_shape(self.spec, tuple(x.shape), tuple(y.shape))
         except ShapeError as err:
             return with_context(err, [f"in {self.call}"])
         raise AssertionError("fail() called on operands that fit")  # pragma: no cover
 
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def recover(self, x: torch.Tensor, y: torch.Tensor, err: BaseException) -> torch.Tensor:
+        """After ``run`` raised ``err``: raise axisdot's error for the operands, or, when
+        their dtypes differ, run again in their common dtype. Other failures (out of
+        memory, say) are raised as they are."""
+        self.check_operands(x, y)
+        try:
+            output_shape(self.spec, tuple(x.shape), tuple(y.shape))
+        except ShapeError as shape_err:
+            raise with_context(shape_err, [f"in {self.call}"]) from None
+        if x.dtype != y.dtype:
+            dtype = common_dtype([x, y])
+            return self(x.to(dtype), y.to(dtype))
+        refusal = unsupported_dtype(err, [x, y], self.call)
+        if refusal is not None:
+            raise refusal from err
+        raise err
+
+    # -- lowerings -----------------------------------------------------------------------
+
+    def _on_views(self, batched: bool, x_vector: bool, y_vector: bool) -> tuple[str, Run]:
+        """One bmm / mm / mv on the inputs or their transposed views."""
+        x_t, y_t = self.x_cf, not self.y_cf
+        if not batched:
+            if x_vector:
+                return "torch.mv on views", (lambda x, y: _mv(y.transpose(-2, -1), x)) if self.y_cf else (lambda x, y: _mv(y, x))
+            if y_vector:
+                return "torch.mv on views", (lambda x, y: _mv(x.transpose(-2, -1), y)) if x_t else _mv
+            if x_t and y_t:
+                return "torch.mm on views", lambda x, y: _mm(x.transpose(-2, -1), y.transpose(-2, -1))
+            if x_t:
+                return "torch.mm on views", lambda x, y: _mm(x.transpose(-2, -1), y)
+            return "torch.mm on views", (lambda x, y: _mm(x, y.transpose(-2, -1))) if y_t else _mm
+        label = "torch.bmm on views"
+        if x_vector:
+            if y_t:
+                return label, lambda x, y: _bmm(x.unsqueeze(1), y.transpose(-2, -1)).squeeze(1)
+            return label, lambda x, y: _bmm(x.unsqueeze(1), y).squeeze(1)
+        if y_vector:
+            if x_t:
+                return label, lambda x, y: _bmm(x.transpose(-2, -1), y.unsqueeze(2)).squeeze(2)
+            return label, lambda x, y: _bmm(x, y.unsqueeze(2)).squeeze(2)
+        if x_t and y_t:
+            return label, lambda x, y: _bmm(x.transpose(-2, -1), y.transpose(-2, -1))
+        if x_t:
+            return label, lambda x, y: _bmm(x.transpose(-2, -1), y)
+        return label, (lambda x, y: _bmm(x, y.transpose(-2, -1))) if y_t else _bmm
+
+    def _check_sizes(self, x: torch.Tensor, y: torch.Tensor) -> None:
         xs, ys = x.shape, y.shape
         for xa, ya in self.pairs:
             if xs[xa] != ys[ya]:
                 raise self.fail(x, y)
-        dtype = x.dtype
-        if dtype != y.dtype or dtype == torch.bool:
-            x, y = self._promote(x, y)
-        return self.run(x, y)
 
-    def _promote(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Both operands in their common dtype (``torch.result_type``); bool refused."""
-        if x.dtype == torch.bool or y.dtype == torch.bool:
-            raise self.fail(x, y)
-        dtype = torch.result_type(x, y)
-        return x.to(dtype), y.to(dtype)
-
-    def _bmm_views(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        if not self.batched:  # tensordot-like: mm / mv on 2-D and 1-D views
-            if self.x_vector:
-                return torch.mv(y.transpose(-2, -1) if self.y_cf else y, x)
-            if self.y_vector:
-                return torch.mv(x.transpose(-2, -1) if self.x_cf else x, y)
-            return torch.mm(x.transpose(-2, -1) if self.x_cf else x, y if self.y_cf else y.transpose(-2, -1))
-        if self.x_vector:
-            return torch.bmm(x.unsqueeze(1), y if self.y_cf else y.transpose(-2, -1)).squeeze(1)
-        if self.y_vector:
-            return torch.bmm(x.transpose(-2, -1) if self.x_cf else x, y.unsqueeze(2)).squeeze(2)
-        return torch.bmm(x.transpose(-2, -1) if self.x_cf else x, y if self.y_cf else y.transpose(-2, -1))
-
-    def _vecdot(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _elementwise_operands(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x and y checked and permuted for an elementwise product, which would
+        broadcast a size-1 axis or a CPU scalar silently where a matmul refuses."""
+        self._check_sizes(x, y)
+        if self.refuse_bool and (x.dtype == torch.bool or y.dtype == torch.bool):
+            self.check_operands(x, y)
+        if x.device != y.device:
+            check_same_device([x, y], ("x", "y"), self.call)
         if self.x_perm is not None:
             x = x.permute(self.x_perm)
         if self.y_perm is not None:
             y = y.permute(self.y_perm)
-        out = x * y
+        return x, y
+
+    def _vector_dot(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x, y = self._elementwise_operands(x, y)
+        small = x.numel() * max(x.element_size(), y.element_size()) <= SMALL_PRODUCT_BYTES
         if not self.sum_dims:
-            return out.unsqueeze(-1) if self.expands else out
-        if out.is_floating_point() or out.is_complex():
-            out = out.sum(self.sum_dim, keepdim=self.keepdim)
-        else:  # integer sums would widen to int64; a matmul keeps the dtype
-            out = out.sum(self.sum_dim, keepdim=self.keepdim, dtype=out.dtype)
-        return out.unsqueeze(-1) if self.expands and not self.keepdim else out
+            out = x * y
+        elif small or not (x.is_floating_point() or x.is_complex()):
+            out = x * y
+            if out.is_floating_point() or out.is_complex():
+                out = out.sum(self.sum_dims)
+            else:  # integer sums would widen to int64; a matmul keeps the dtype
+                out = out.sum(self.sum_dims, dtype=out.dtype)
+        else:  # no temporary: (n, 1, k) @ (n, k, 1), views of contiguous inputs
+            batch = x.shape[: len(x.shape) - len(self.sum_dims)]
+            n, k = math.prod(batch), math.prod(x.shape[len(batch):])
+            out = _bmm(x.reshape(n, 1, k), y.reshape(n, k, 1)).reshape(batch)
+        return out.unsqueeze(-1) if self.expands else out
+
+    def _outer(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        x, y = self._elementwise_operands(x, y)
+        nb, nx, ny = len(self.spec.batch[0]), len(self.spec.x_free), len(self.spec.y_free)
+        x = x.reshape(tuple(x.shape) + (1,) * ny)
+        y = y.reshape(tuple(y.shape[:nb]) + (1,) * nx + tuple(y.shape[nb:]))
+        out = x * y
+        return out.unsqueeze(-1) if self.expands else out
 
     def _matmul(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self._check_sizes(x, y)  # a reshape could reinterpret mismatched sizes silently
+        spec = self.spec
         xs, ys = x.shape, y.shape
-        batch = [xs[a] for a in self.x_batch]
-        x_free = [xs[a] for a in self.x_free]
-        y_free = [ys[a] for a in self.y_free]
-        nb, nc = math.prod(batch), math.prod([xs[a] for a in self.x_contract])
+        batch = [xs[a] for a in spec.batch[0]]
+        x_free = [xs[a] for a in spec.x_free]
+        y_free = [ys[a] for a in spec.y_free]
+        nb, nc = math.prod(batch), math.prod([xs[a] for a in spec.contract[0]])
         nx, ny = math.prod(x_free), math.prod(y_free)
         if self.x_perm is not None:
             x = x.permute(self.x_perm)
@@ -177,11 +249,6 @@ class Plan:
             y = y.permute(self.y_perm)
         x = x.reshape(nb, nc, nx).transpose(-2, -1) if self.x_cf else x.reshape(nb, nx, nc)
         y = y.reshape(nb, nc, ny) if self.y_cf else y.reshape(nb, ny, nc).transpose(-2, -1)
-        out = torch.bmm(x, y)
+        out = _bmm(x, y)
         shape = batch + x_free + y_free
         return out.reshape(shape + [1] if self.expands else shape)
-
-
-def build_plan(spec: Spec, call: str) -> Plan:
-    """Compile ``spec``; ``call`` (how the user wrote it) is quoted in error messages."""
-    return Plan(spec, call)

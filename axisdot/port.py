@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator, Optional
 
 from .errors import AxisdotError, ModelFileError
-from .explain import explain
+from .explanation import explain
 
 __all__ = ["PortedDot", "load_model_config", "find_dot_layers", "port"]
 

@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from torch.utils import benchmark  # noqa: E402
 
 import axisdot  # noqa: E402
-from axisdot.cache import compiled  # noqa: E402
+from axisdot import cache  # noqa: E402
 
 Fn = Callable[[], object]
 
@@ -54,7 +54,7 @@ def keras_dot() -> Optional[Callable]:
 def naive_recipe(x: torch.Tensor, y: torch.Tensor, axes) -> Callable[[], torch.Tensor]:
     """The hand-written port people write: broadcast both inputs to
     (batch, x free, y free, contracted), multiply, sum."""
-    spec = compiled(("dot", x.ndim, y.ndim, axes if isinstance(axes, int) else tuple(axes))).spec
+    spec = cache.dot_plan(x.ndim, y.ndim, axes if isinstance(axes, int) else tuple(axes)).spec
     fx, fy = spec.x_free, spec.y_free
     (xc,), (yc,) = spec.contract
     xv = x.permute(0, *fx, xc)
@@ -71,7 +71,7 @@ def naive_recipe(x: torch.Tensor, y: torch.Tensor, axes) -> Callable[[], torch.T
 
 
 def naive_bytes(x: torch.Tensor, y: torch.Tensor, axes) -> int:
-    spec = compiled(("dot", x.ndim, y.ndim, axes if isinstance(axes, int) else tuple(axes))).spec
+    spec = cache.dot_plan(x.ndim, y.ndim, axes if isinstance(axes, int) else tuple(axes)).spec
     n = x.shape[0] * math.prod(x.shape[a] for a in spec.x_free) * math.prod(y.shape[a] for a in spec.y_free)
     return n * x.shape[spec.contract[0][0]] * x.element_size()
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 
 import axisdot
-from axisdot.cache import MAXSIZE
+import axisdot.cache
+from axisdot.cache import MAXSIZE, cache_details
 from axisdot.testing.reference import reference_dot, reference_einsum
 
 
@@ -21,7 +22,17 @@ def empty_cache():
 
 def test_cache_info_reads_like_functools_lru_cache():
     info = axisdot.cache_info()
-    assert (info.hits, info.misses, info.maxsize, info.currsize) == (0, 0, MAXSIZE, 0)
+    details = cache_details()
+    plans = [name for name in details if name not in ("einsum_subscripts", "einsum_step")]
+    assert (info.hits, info.misses, info.maxsize, info.currsize) == (0, 0, MAXSIZE * len(plans), 0)
+    assert all(d.maxsize == MAXSIZE and d.currsize == 0 for d in details.values())
+
+
+def test_an_unknown_kind_of_plan_cannot_be_asked_for():
+    # each kind of plan has its own typed entry; there is no tag that could be mistyped
+    assert not hasattr(axisdot.cache, "compiled")
+    with pytest.raises(TypeError):
+        axisdot.cache.dot_plan("dot_general", 2, 2, 1)
 
 
 def test_new_batch_sizes_and_side_lengths_do_not_compile_again():
@@ -54,20 +65,48 @@ def test_each_front_end_has_its_own_entries():
     assert axisdot.cache_info().currsize == 3
 
 
-def test_einsum_plans_are_keyed_by_equation_and_shapes():
+def test_two_operand_einsum_plans_are_keyed_by_equation_and_ranks_only():
     a, b = torch.ones(2, 3), torch.ones(3, 4)
     for _ in range(3):
         axisdot.einsum("ij,jk->ik", a, b)
-    axisdot.einsum("ij,jk->ik", torch.ones(5, 3), b)
+    for n in (5, 7, 300):  # a new size builds nothing
+        axisdot.einsum("ij,jk->ik", torch.ones(n, 3), torch.ones(3, n))
     info = axisdot.cache_info()
-    assert (info.misses, info.hits) == (2, 2)
+    assert (info.misses, info.hits) == (1, 5)
+    assert cache_details()["einsum_sized"].currsize == 0
+
+
+def test_three_operand_paths_are_keyed_by_shapes_in_a_cache_of_their_own():
+    x = torch.ones(2, 3)
+    axisdot.dot(x, x, 1)
+    for n in range(1, 6):
+        axisdot.einsum("ij,jk,kl->il", torch.ones(n, 3), torch.ones(3, 4), torch.ones(4, 2))
+    axisdot.einsum("ij,jk,kl->il", torch.ones(2, 3), torch.ones(3, 4), torch.ones(4, 2))
+    details = cache_details()
+    assert (details["einsum_sized"].misses, details["einsum_sized"].hits) == (5, 1)
+    assert details["einsum_subscripts"].misses == 1  # parsed once, for its ranks
+    assert details["dot"].currsize == 1
 
 
 def test_the_cache_stays_bounded():
     for n in range(MAXSIZE + 50):
-        axisdot.einsum("i->", torch.ones(n))
+        axisdot.einsum("i,i,i->", torch.ones(n), torch.ones(n), torch.ones(n))
     assert axisdot.cache_info().currsize == MAXSIZE
     assert axisdot.cache_info().misses == MAXSIZE + 50
+
+
+def test_path_entries_never_evict_two_operand_plans():
+    x = torch.ones(2, 3)
+    axisdot.dot(x, x, 1)
+    axisdot.einsum("ij,jk->ik", x, x.T)
+    for n in range(MAXSIZE + 10):
+        axisdot.einsum("i,i,i->", torch.ones(n), torch.ones(n), torch.ones(n))
+    details = cache_details()
+    assert details["dot"].currsize == 1 and details["einsum_ranked"].currsize == 1
+    before = axisdot.cache_info().hits
+    axisdot.dot(x, x, 1)
+    axisdot.einsum("ij,jk->ik", x, x.T)
+    assert axisdot.cache_info().hits == before + 2
 
 
 def test_threads_sharing_the_cache_get_correct_results():

@@ -258,9 +258,9 @@ def test_keras3_and_true_are_the_same_mode_and_modes_travel_through_dot_and_expl
     assert e.normalize == "torch" and "torch.nn.functional.normalize" in str(e)
     got = eval(e.code, {"torch": torch, "x": x, "y": y})  # noqa: S307
     torch.testing.assert_close(got, axisdot.dot(x, y, 1, normalize="torch"))
-    with pytest.raises(axisdot.AxesError, match="tf_keras"):
+    with pytest.raises(axisdot.ArgumentError, match="tf_keras"):  # a str, but not a mode: ValueError
         axisdot.dot(x, y, 1, normalize="l2")
-    with pytest.raises(axisdot.AxesTypeError):
+    with pytest.raises(axisdot.AxisdotTypeError):  # not a bool or a str: TypeError
         axisdot.Dot(axes=1, normalize=1)
 
 
@@ -298,7 +298,7 @@ def test_legacy_batch_dot_refuses_what_keras_224_could_not_run():
     x, y = legacy_inputs((3, 4, 5), (3, 6, 7))
     with pytest.raises(axisdot.ShapeError, match="Keras 2.2.4 fails here too"):
         axisdot.batch_dot(x, y, (2, 1), semantics="legacy")
-    with pytest.raises(axisdot.AxesError, match="'keras3' or 'legacy'"):
+    with pytest.raises(axisdot.ArgumentError, match="'keras3' or 'legacy'"):
         axisdot.batch_dot(x, y, (2, 1), semantics="keras2")
 
 

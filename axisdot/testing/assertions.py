@@ -66,7 +66,7 @@ def _describe(problem: Union[Problem, EinsumProblem]) -> str:
         return f"  call:      {problem!r}"
     lines = [f"  call:      {problem!r}", f"  shapes:    x {problem.x_shape}, y {problem.y_shape}"]
     try:
-        from ..explain import explain
+        from ..explanation import explain
 
         kwargs = problem.kwargs
         e = explain(problem.x_shape, problem.y_shape, mode=problem.func, **kwargs)

@@ -11,18 +11,18 @@ from typing import Any, Optional, Sequence, Union
 
 import torch
 
-from .api import rank_and_shape
-from .cache import compiled
-from .einsum import EinsumPlan
-from .equation import letters
-from .errors import AxisdotError, AxisdotTypeError, EquationError, with_context
+from . import cache as _cache
+from .axes import canonical, is_plain
+from .einsum_path import optimize_key, step_cost
+from .errors import ArgumentError, AxisdotError, AxisdotTypeError, EquationError, with_context
 from .legacy import check_semantics
+from .letters import letters
 from .normalize import normalize_code, normalize_mode
-from .plan import Plan
+from .operands import rank_and_shape
 from .render import aligned, shape_text
 from .spec import Spec, output_shape
 
-__all__ = ["Explanation", "Operand", "Step", "explain"]
+__all__ = ["Explanation", "Operand", "Step", "explain", "build_explanation"]
 
 _DEFAULT_AXES = {"dot": -1, "batch_dot": None, "tensordot": 2}
 _UNSET: Any = object()
@@ -106,25 +106,24 @@ def _known(shape: Shape) -> bool:
     return shape is not None and all(n is not None for n in shape)
 
 
-def _flops(sizes: dict[str, int], used: str, contracted: bool, terms: int = 2) -> int:
-    """opt_einsum's count: every index combination costs one operation per extra
-    operand, plus one for the addition when something is summed."""
-    return math.prod(sizes[c] for c in set(used)) * (max(1, terms - 1) + (1 if contracted else 0))
+_PLANS = {"dot": _cache.dot_plan, "batch_dot": _cache.batch_dot_plan, "tensordot": _cache.tensordot_plan,
+          "dot_general": _cache.dot_general_plan}
+
+
+def _canon(value: Any) -> Any:
+    return value if is_plain(value) else canonical(value)
 
 
 def _two_operand(x: Any, y: Any, mode: str, axes: Any, normalize: Any, contract: Any, batch: Any) -> Explanation:
-    from .api import _key
-
-    (xr, xs), (yr, ys) = rank_and_shape(x, "x"), rank_and_shape(y, "y")
+    call = f"axisdot.explain(mode={mode!r})"
+    (xr, xs), (yr, ys) = rank_and_shape(x, "x", call), rank_and_shape(y, "y", call)
     if mode == "dot_general":
-        if contract is None:
+        if contract is _UNSET:
             raise AxisdotTypeError("explain(mode='dot_general') needs contract=((x axes), (y axes))")
-        key: tuple = ("dot_general", xr, yr, _key(contract), _key(batch if batch is not None else ((), ())))
+        key: tuple = (xr, yr, _canon(contract), _canon(((), ()) if batch is _UNSET else batch))
     else:
-        key = (mode, xr, yr, _key(axes))
-    before = compiled.cache_info().hits
-    plan: Plan = compiled(key)  # type: ignore[assignment]  # a two-operand key gives a Plan
-    cached = compiled.cache_info().hits > before
+        key = (xr, yr, _canon(axes))
+    plan, cached = _cache.lookup(_PLANS[mode], *key)
     spec = plan.spec
     out_shape = output_shape(spec, xs, ys) if xs is not None and ys is not None else None
     x_sub, y_sub, o_sub = letters(spec)
@@ -135,7 +134,7 @@ def _two_operand(x: Any, y: Any, mode: str, axes: Any, normalize: Any, contract:
     flops = largest = None
     if _known(xs) and _known(ys):
         sizes = dict(zip(x_sub + y_sub, xs + ys))  # type: ignore[operator]
-        flops = _flops(sizes, x_sub + y_sub, bool(spec.contract[0]))
+        flops = step_cost(f"{x_sub},{y_sub}->{o_sub}", sizes)
         largest = math.prod(out_shape)  # type: ignore[arg-type]
     xa, ya = ("x", "y")
     norm = normalize_mode(normalize)
@@ -152,36 +151,48 @@ def _two_operand(x: Any, y: Any, mode: str, axes: Any, normalize: Any, contract:
     )
 
 
-def _einsum(equation: str, operands: Sequence[Any]) -> Explanation:
+def _torch_line(sub_equation: str, n: int) -> str:
+    """A line of plain PyTorch (or opt_einsum, beyond torch's 52 letters) for the equation."""
+    names = ", ".join("abcdefghijklmnopqrstuvwxyz"[i] if i < 26 else f"op{i}" for i in range(n))
+    labels = sorted(set(sub_equation) - set(",->"))
+    if all(c.isascii() for c in labels):
+        return f'torch.einsum("{sub_equation}", {names})'
+    if len(labels) <= 52:
+        table = {c: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[i] for i, c in enumerate(labels)}
+        return f'torch.einsum("{"".join(table.get(c, c) for c in sub_equation)}", {names})'
+    return f'opt_einsum.contract("{sub_equation}", {names}, backend="torch")'
+
+
+def _einsum(equation: str, operands: Sequence[Any], optimize: Any, memory_limit: Any) -> Explanation:
     shapes = []
+    call = f"axisdot.explain({equation!r})"
     for i, op in enumerate(operands):
-        rank, shape = rank_and_shape(op, f"operand {i}")
+        rank, shape = rank_and_shape(op, f"operand {i}", call)
         if not _known(shape):
             raise EquationError(f"explain({equation!r}): operand {i} needs a full shape (a tensor or sizes), got rank {rank}")
-        shapes.append(shape)
-    key = ("einsum", equation, tuple(shapes))
-    before = compiled.cache_info().hits
-    plan: EinsumPlan = compiled(key)  # type: ignore[assignment]
-    cached = compiled.cache_info().hits > before
-    parsed = plan.parsed
-    sizes = {c: n for sub, shape in zip(parsed.inputs, shapes) for c, n in zip(sub, shape)}
-    out_shape = tuple(sizes[c] for c in parsed.output)
+        shapes.append(tuple(shape))  # type: ignore[arg-type]
+    key = optimize_key(optimize, f"einsum({equation!r})")
+    ranks = tuple(len(s) for s in shapes)
+    plan, cached = _cache.lookup(_cache.einsum_sized, equation, tuple(shapes), key, memory_limit)
+    if 0 < len(shapes) <= 2 and key == "auto" and memory_limit is None:
+        ranked, cached = _cache.lookup(_cache.einsum_ranked, equation, ranks)
+    sub = plan.sub
+    sizes = {c: n for term, shape in zip(sub.inputs, shapes) for c, n in zip(term, shape) if n != 1}
+    sizes.update({c: 1 for c in "".join(sub.inputs) if c not in sizes})
+    out_shape = tuple(sizes[c] for c in sub.output)
     inputs = tuple(
-        Operand(f"operand {i}", tuple(shape), sub, tuple("free" if c in parsed.output else "contracted" for c in sub))
-        for i, (sub, shape) in enumerate(zip(parsed.inputs, shapes))
+        Operand(f"operand {i}", shape, term, tuple("free" if c in sub.output else "contracted" for c in term))
+        for i, (term, shape) in enumerate(zip(sub.inputs, shapes))
     )
-    steps = []
-    for inds, _fn, step_eq, lowering in plan.steps:
-        lhs, out = step_eq.split("->")
-        summed = any(c not in out for c in lhs.replace(",", ""))
-        steps.append(Step(inds, step_eq, _flops(sizes, lhs.replace(",", ""), summed, lhs.count(",") + 1), lowering))
-    names = ", ".join("abcdefghijklmnopqrstuvwxyz"[i] if i < 26 else f"op{i}" for i in range(len(shapes)))
+    steps = tuple(Step(s.operands, s.equation, step_cost(s.equation, sizes), label)
+                  for s, (_fn, label) in zip(plan.steps, plan.lowerings))
+    largest = max((math.prod(sizes[c] for c in s.equation.split("->")[1]) for s in plan.steps), default=1)
     return Explanation(
-        mode="einsum", call=f"axisdot.einsum({parsed.equation!r})", equation=parsed.equation, inputs=inputs,
-        output=Operand("out", out_shape, parsed.output, tuple("free" for _ in parsed.output)),
+        mode="einsum", call=f"axisdot.einsum({sub.equation!r})", equation=sub.equation, inputs=inputs,
+        output=Operand("out", out_shape, sub.output, tuple("free" for _ in sub.output)),
         output_shape=out_shape, reshape=None, normalize=False, lowering="opt_einsum path, pairwise plans",
-        flops=sum(s.flops or 0 for s in steps), largest_intermediate=int(plan.info.largest_intermediate),
-        path=tuple(steps), cached=cached, code=f'torch.einsum("{parsed.equation}", {names})',
+        flops=sum(s.flops or 0 for s in steps), largest_intermediate=largest,
+        path=steps, cached=cached, code=_torch_line(sub.equation, len(shapes)),
     )
 
 
@@ -189,7 +200,8 @@ def _legacy(x: Any, y: Any, axes: Any) -> Explanation:
     """batch_dot under Keras 2.2.4's rules: shapes from a run on meta tensors."""
     from .legacy import legacy_batch_dot, legacy_steps
 
-    (xr, xs), (yr, ys) = rank_and_shape(x, "x"), rank_and_shape(y, "y")
+    call = "axisdot.explain(mode='batch_dot', semantics='legacy')"
+    (xr, xs), (yr, ys) = rank_and_shape(x, "x", call), rank_and_shape(y, "y", call)
     steps = legacy_steps(axes, xr, yr)
     out = flops = largest = None
     if _known(xs) and _known(ys):
@@ -215,15 +227,51 @@ def _legacy(x: Any, y: Any, axes: Any) -> Explanation:
     )
 
 
+def build_explanation(*args: Any, mode: Optional[str] = None, axes: Any = _UNSET,
+                      normalize: Union[bool, str] = False, contract: Any = _UNSET, batch: Any = _UNSET,
+                      semantics: str = "keras3", optimize: Any = "auto", memory_limit: Any = None) -> Explanation:
+    """:func:`explain` without the context line its errors end with (the command line
+    adds its own, in the terms of the command)."""
+    if args and isinstance(args[0], str):
+        if mode not in (None, "einsum"):
+            raise ArgumentError(f"explain: an equation is explained in mode 'einsum', not {mode!r}")
+        return _einsum(args[0], args[1:], optimize, memory_limit)
+    mode = mode or "dot"
+    if not isinstance(mode, str):
+        raise AxisdotTypeError(f"explain: mode must be a str, got {type(mode).__name__}")
+    if mode not in _PLANS:
+        raise ArgumentError(f"explain: mode must be dot, batch_dot, tensordot or dot_general, got {mode!r}")
+    if len(args) not in (2, 3):
+        raise AxisdotTypeError(f"explain: expected x, y and optionally axes, got {len(args)} positional arguments")
+    if len(args) == 3:
+        if axes is not _UNSET:
+            raise AxisdotTypeError("explain: axes given twice (positionally and by keyword)")
+        axes = args[2]
+    if axes is _UNSET:
+        axes = _DEFAULT_AXES.get(mode)
+    if normalize is not False and mode != "dot":
+        raise ArgumentError(f"explain: normalize applies to mode 'dot', not {mode!r}")
+    if (contract is not _UNSET or batch is not _UNSET) and mode != "dot_general":
+        raise ArgumentError(f"explain: contract= and batch= apply to mode 'dot_general', not {mode!r}")
+    if semantics != "keras3":
+        if mode != "batch_dot" or check_semantics(semantics) != "legacy":
+            raise ArgumentError(f"explain: semantics={semantics!r} applies to mode 'batch_dot' only")
+        return _legacy(args[0], args[1], axes)
+    return _two_operand(args[0], args[1], mode, axes, normalize, contract, batch)
+
+
 def explain(*args: Any, mode: Optional[str] = None, axes: Any = _UNSET, normalize: Union[bool, str] = False,
-            contract: Any = None, batch: Any = None, semantics: str = "keras3") -> Explanation:
+            contract: Any = _UNSET, batch: Any = _UNSET, semantics: str = "keras3", optimize: Any = "auto",
+            memory_limit: Any = None) -> Explanation:
     """Explain a contraction without running it.
 
     ``explain(x, y, axes, mode="dot")`` for the two-operand front ends (``mode`` one of
     ``dot``, ``batch_dot``, ``tensordot``, ``dot_general``; ``dot_general`` takes
-    ``contract=`` and ``batch=``), with x and y as tensors, shapes or ranks; or
-    ``explain(equation, *operands_or_shapes)`` for einsum. ``semantics="legacy"`` (mode
-    ``batch_dot``) explains Keras 2.2.4's batch_dot instead.
+    ``contract=`` and ``batch=`` exactly as :func:`axisdot.dot_general` does), with x
+    and y as tensors, shapes or ranks; or ``explain(equation, *operands_or_shapes)`` for
+    einsum (with ``optimize=`` and ``memory_limit=`` as :func:`axisdot.einsum` takes
+    them). ``semantics="legacy"`` (mode ``batch_dot``) explains Keras 2.2.4's batch_dot.
+    It accepts and refuses exactly what the call it explains accepts and refuses.
 
     >>> e = explain((32, 64, 10, 128), (32, 128, 32, 15), (3, 1))
     >>> e.equation, e.output_shape
@@ -232,30 +280,10 @@ def explain(*args: Any, mode: Optional[str] = None, axes: Any = _UNSET, normaliz
     'torch.einsum("bijk,bklm->bijlm", x, y)'
     """
     try:
-        if args and isinstance(args[0], str):
-            if mode not in (None, "einsum"):
-                raise AxisdotTypeError(f"explain: an equation is explained in mode 'einsum', not {mode!r}")
-            return _einsum(args[0], args[1:])
-        mode = mode or "dot"
-        if mode not in ("dot", "batch_dot", "tensordot", "dot_general"):
-            raise AxisdotTypeError(f"explain: mode must be dot, batch_dot, tensordot or dot_general, got {mode!r}")
-        if len(args) not in (2, 3):
-            raise AxisdotTypeError(f"explain: expected x, y and optionally axes, got {len(args)} positional arguments")
-        if len(args) == 3:
-            if axes is not _UNSET:
-                raise AxisdotTypeError("explain: axes given twice (positionally and by keyword)")
-            axes = args[2]
-        if axes is _UNSET:
-            axes = _DEFAULT_AXES.get(mode)
-        if normalize is not False and mode != "dot":
-            raise AxisdotTypeError(f"explain: normalize applies to mode 'dot', not {mode!r}")
-        if semantics != "keras3":
-            if mode != "batch_dot" or check_semantics(semantics) != "legacy":
-                raise AxisdotTypeError(f"explain: semantics={semantics!r} applies to mode 'batch_dot' only")
-            return _legacy(args[0], args[1], axes)
-        return _two_operand(args[0], args[1], mode, axes, normalize, contract, batch)
+        return build_explanation(*args, mode=mode, axes=axes, normalize=normalize, contract=contract, batch=batch,
+                                 semantics=semantics, optimize=optimize, memory_limit=memory_limit)
     except AxisdotError as err:
-        raise with_context(err, [f"in axisdot.explain(mode={mode!r})"]) from None
+        raise with_context(err, [f"in axisdot.explain(mode={mode!r})"]) from err.__cause__
 
 
 def _fmt(n: Optional[int]) -> str:

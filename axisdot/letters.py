@@ -1,4 +1,4 @@
-"""Turn a :class:`~axisdot.spec.Spec` into an einsum equation with readable letters.
+"""Turn a :class:`~axisdot.spec.Spec` into an einsum equation with readable letters (torch-free).
 
 Letters are given in order of first appearance, scanning x's axes then y's: batch axes
 take ``b`` first, every other axis continues with ``i j k l ...``, so a batched matmul

@@ -1,0 +1,164 @@
+"""The order of an einsum's pairwise contractions, and each step spelled out. Torch-free.
+
+A *path* is opt_einsum's: a list of tuples of positions in the working list of operands;
+each step removes those operands and appends its result at the end. :func:`choose_path`
+takes ``optimize`` as opt_einsum does (a strategy name, an explicit path, a
+``PathOptimizer``, or ``False`` for left to right) and asks opt_einsum's path functions
+directly, with the sizes already checked (no second parse). :func:`contraction_steps`
+turns a path into :class:`Step` equations, with opt_einsum's choice of index order for
+intermediates, and :func:`step_cost` counts FLOPs as opt_einsum counts them.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Hashable, Optional, Sequence
+
+from opt_einsum import paths as _paths
+
+from .errors import ArgumentError, AxisdotTypeError
+
+__all__ = ["Step", "optimize_key", "choose_path", "contraction_steps", "step_cost", "memory_arg", "STRATEGIES"]
+
+Path = tuple[tuple[int, ...], ...]
+
+
+def _strategies() -> tuple[str, ...]:
+    names = []
+    for name in ("auto", "auto-hq", "optimal", "branch-all", "branch-2", "branch-1", "greedy", "eager",
+                 "opportunistic", "dp", "dynamic-programming"):
+        try:
+            _paths.get_path_fn(name)
+        except KeyError:  # pragma: no cover - an older opt_einsum
+            continue
+        names.append(name)
+    return tuple(names)
+
+
+#: The path strategies ``optimize=`` takes by name (opt_einsum's).
+STRATEGIES = _strategies()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One contraction: the working-list positions it takes (in the order they are
+    removed, highest first) and its equation, e.g. ``"bkl,bjk->blj"``."""
+
+    operands: tuple[int, ...]
+    equation: str
+
+
+def optimize_key(optimize: Any, quoted: str) -> Hashable:
+    """``optimize`` checked and made hashable: a strategy name (lower case), ``False``,
+    a path as a tuple of tuples, or the PathOptimizer object itself."""
+    if optimize is True or optimize is None:
+        return "auto"
+    if optimize is False:
+        return False
+    if isinstance(optimize, str):
+        name = optimize.lower()
+        try:
+            _paths.get_path_fn(name)
+        except KeyError:
+            raise ArgumentError(
+                f"{quoted}: optimize={optimize!r} is not a path strategy; use one of "
+                f"{', '.join(map(repr, STRATEGIES))}, an explicit path such as [(0, 1), (0, 1)], or False"
+            ) from None
+        return name
+    if isinstance(optimize, _paths.PathOptimizer):
+        return optimize
+    if isinstance(optimize, (list, tuple)):
+        path = []
+        for step in optimize:
+            if not isinstance(step, (list, tuple)) or not all(
+                    isinstance(i, int) and not isinstance(i, bool) for i in step):
+                raise AxisdotTypeError(f"{quoted}: an explicit path is a list of tuples of operand positions, "
+                                       f"as opt_einsum.contract_path returns; got the step {step!r}")
+            path.append(tuple(step))
+        return tuple(path)
+    raise AxisdotTypeError(f"{quoted}: optimize must be a strategy name, a path, a PathOptimizer or False, "
+                           f"got {type(optimize).__name__}")
+
+
+def memory_arg(memory_limit: Any, sizes: Sequence[int], quoted: str) -> Optional[int]:
+    """opt_einsum's ``memory_limit``: None (or -1) for none, an int >= 1, or
+    ``"max_input"`` for the largest input (or output) size."""
+    if memory_limit is None:
+        return None
+    if memory_limit == "max_input":
+        return max(sizes, default=1)
+    if isinstance(memory_limit, bool) or not isinstance(memory_limit, (int, float)):
+        raise AxisdotTypeError(f"{quoted}: memory_limit must be None, an int or 'max_input', got "
+                               f"{type(memory_limit).__name__} {memory_limit!r}")
+    if memory_limit == -1:
+        return None
+    if memory_limit < 1:
+        raise ArgumentError(f"{quoted}: memory_limit must be >= 1 (or -1 for none), got {memory_limit!r}")
+    return int(memory_limit)
+
+
+def _size(term: str, sizes: dict[str, int]) -> int:
+    return math.prod(sizes[c] for c in term)
+
+
+def _left_to_right(n: int) -> Path:
+    return tuple([(0, 1)] + [(0, n - 1 - k) for k in range(1, n - 1)]) if n > 1 else ((0,),)
+
+
+def _check_path(path: Path, n: int, quoted: str) -> Path:
+    count = n
+    for k, step in enumerate(path):
+        if not step or len(set(step)) != len(step) or any(not 0 <= i < count for i in step):
+            raise ArgumentError(
+                f"{quoted}: step {k} {step!r} of the path is not valid: it must name distinct positions "
+                f"0 to {count - 1} of the {count} operands left at that step"
+            )
+        count -= len(step) - 1
+    if count != 1:
+        raise ArgumentError(f"{quoted}: the path leaves {count} operands; it must contract all {n} into one")
+    return path
+
+
+def choose_path(inputs: Sequence[str], output: str, sizes: dict[str, int], optimize: Hashable,
+                memory_limit: Any, quoted: str) -> Path:
+    """The path for these checked subscripts and sizes (``optimize`` from :func:`optimize_key`)."""
+    n = len(inputs)
+    if isinstance(optimize, tuple):
+        return _check_path(optimize, n, quoted)
+    limit = memory_arg(memory_limit, [_size(t, sizes) for t in (*inputs, output)], quoted)
+    if n <= 2:
+        return (tuple(range(n)),)
+    if optimize is False:
+        return _left_to_right(n)
+    find = optimize if isinstance(optimize, _paths.PathOptimizer) else _paths.get_path_fn(str(optimize))
+    found = find([frozenset(t) for t in inputs], frozenset(output), sizes, limit)
+    return tuple(tuple(step) for step in found)
+
+
+def contraction_steps(inputs: Sequence[str], output: str, path: Path) -> tuple[Step, ...]:
+    """The equation of each step; intermediates keep the letters still needed, in the
+    order they first appear in the step's operands (opt_einsum's tensordot order)."""
+    terms = list(inputs)
+    steps = []
+    for k, inds in enumerate(path):
+        order = tuple(sorted(inds, reverse=True))
+        picked = [terms.pop(i) for i in order]
+        if k == len(path) - 1:
+            result = output
+        else:
+            needed = set("".join(terms)) | set(output)
+            joined = "".join(picked)
+            result = "".join(sorted({c for c in joined if c in needed}, key=joined.find))
+        terms.append(result)
+        steps.append(Step(order, ",".join(picked) + "->" + result))
+    return tuple(steps)
+
+
+def step_cost(equation: str, sizes: dict[str, int]) -> int:
+    """opt_einsum's FLOP count of one step: every combination of its indices costs one
+    operation per extra operand, plus one for the addition when something is summed."""
+    lhs, out = equation.split("->")
+    terms = lhs.split(",")
+    used = set(lhs.replace(",", ""))
+    summed = bool(used - set(out))
+    return _size("".join(used), sizes) * (max(1, len(terms) - 1) + (1 if summed else 0))

@@ -1,0 +1,175 @@
+"""Run an einsum: the plans that :mod:`axisdot.cache` keeps and the front end calls.
+
+:class:`RankedEinsum`
+    One or two operands, planned from the equation and the ranks alone, so a new size
+    never builds anything. Per call it checks only the sizes its torch calls would not
+    refuse by themselves; a size-1 axis broadcasting against a larger one, mixed dtypes,
+    or an integer/bool sum go to a :class:`SizedEinsum` for those shapes.
+:class:`SizedEinsum`
+    Any number of operands, planned for their shapes: size-1 axes are squeezed out
+    first (a broadcast or degenerate axis is constant along itself, so dropping it is
+    exact and leaves no broadcasting and no temporary), then opt_einsum's path over the
+    rest, each step from :func:`axisdot.cache.einsum_step`, and a final reshape (a view)
+    to the output shape. Built with nominal sizes (``traced=True``) it serves symbolic
+    shapes under ``torch.compile`` and ``torch.export``: one graph for every size.
+
+Result dtypes are torch.einsum's: the operands' dtype, except that torch sums integer
+and bool operands in int64 where it sums an axis of one operand alone
+(:func:`widens_to_int64`). Mixed dtypes, which torch.einsum refuses, are promoted
+(:func:`axisdot.operands.common_dtype`).
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Hashable, Optional, Sequence
+
+import torch
+
+from .einsum_parse import Subscripts, letter_sizes, quote
+from .einsum_path import Step, choose_path, contraction_steps
+from .operands import check_same_device, common_dtype, unsupported_dtype
+from .plan import RECOVERABLE
+
+__all__ = ["RankedEinsum", "SizedEinsum", "widens_to_int64", "NOMINAL_SIZE", "FLOATING"]
+
+StepLookup = Callable[[str], tuple[Callable[..., torch.Tensor], str]]
+
+#: The size every axis is given when a path is chosen without sizes (symbolic shapes).
+NOMINAL_SIZE = 8
+
+FLOATING = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64,
+                      torch.complex64, torch.complex128})
+
+
+def widens_to_int64(sub: Subscripts, shapes: Optional[Sequence[Sequence[Optional[int]]]]) -> bool:
+    """Whether torch.einsum sums integer or bool operands in int64 here: one operand
+    with any axis summed (``torch.sum``), or several with a summed label whose size is
+    not 1 in exactly one operand (torch sums it there first). ``shapes=None``, or a
+    size None, assumes no size is 1."""
+    summed = set("".join(sub.inputs)) - set(sub.output)
+    if len(sub.inputs) == 1:
+        return bool(summed)
+    for label in summed:
+        holders = 0
+        for i, term in enumerate(sub.inputs):
+            if label in term and (shapes is None or shapes[i][term.index(label)] != 1):
+                holders += 1
+        if holders == 1:
+            return True
+    return False
+
+
+def _run_steps(steps: Sequence[tuple[tuple[int, ...], Callable[..., torch.Tensor]]],
+               operands: list[torch.Tensor]) -> torch.Tensor:
+    work = operands
+    for inds, fn in steps:
+        work.append(fn(*[work.pop(i) for i in inds]))
+    return work[0]
+
+
+class SizedEinsum:
+    """An einsum planned for given shapes (see the module docstring).
+
+    A size given as None is unknown (a symbolic size under ``torch.compile``): it is
+    taken as :data:`NOMINAL_SIZE` for the path and checked at every call instead.
+    """
+
+    def __init__(self, sub: Subscripts, shapes: Sequence[Sequence[Optional[int]]], optimize: Hashable,
+                 memory_limit: Any, step: StepLookup) -> None:
+        self.sub = sub
+        self.traced = any(n is None for shape in shapes for n in shape)
+        quoted = quote(sub.written)
+        if self.traced:
+            self.sizes = {c: NOMINAL_SIZE for c in "".join(sub.inputs)}
+            for term, shape in zip(sub.inputs, shapes):
+                for c, n in zip(term, shape):
+                    if n is not None and n != 1:
+                        self.sizes[c] = n
+        else:
+            self.sizes = letter_sizes(sub, shapes)  # type: ignore[arg-type]
+        inputs, squeeze = [], []
+        for term, shape in zip(sub.inputs, shapes):
+            ones = tuple(k for k, n in enumerate(shape) if n == 1)
+            inputs.append("".join(c for k, c in enumerate(term) if k not in ones))
+            squeeze.append(ones or None)
+        kept = set("".join(inputs))
+        output = "".join(c for c in sub.output if c in kept)
+        self.squeeze: tuple[Optional[tuple[int, ...]], ...] = tuple(squeeze)
+        #: output axes of size 1 everywhere: squeezed out, put back at the end
+        self.unsqueeze = tuple(k for k, c in enumerate(sub.output) if c not in kept)
+        self.inputs, self.output = tuple(inputs), output
+        self.widens = widens_to_int64(sub, shapes)
+        self.path = choose_path(self.inputs, output, {c: self.sizes.get(c, 1) for c in kept},
+                                optimize, memory_limit, quoted)
+        self.steps: tuple[Step, ...] = contraction_steps(self.inputs, output, self.path)
+        self.lowerings = [step(s.equation) for s in self.steps]
+        self._run = [(s.operands, fn) for s, (fn, _label) in zip(self.steps, self.lowerings)]
+
+    def __call__(self, operands: Sequence[torch.Tensor]) -> torch.Tensor:
+        quoted = quote(self.sub.written)
+        if self.traced:
+            letter_sizes(self.sub, [t.shape for t in operands])
+        ops = [t if dims is None else t.squeeze(dims) for t, dims in zip(operands, self.squeeze)]
+        dtype = common_dtype(ops)
+        if self.widens and dtype not in FLOATING:
+            dtype = torch.int64
+        ops = [t if t.dtype == dtype else t.to(dtype) for t in ops]
+        if len(ops) > 1 and any(t.device != ops[0].device for t in ops[1:]):
+            check_same_device(ops, [f"operand {i}" for i in range(len(ops))], quoted)
+        try:
+            out = _run_steps(self._run, ops)
+        except RECOVERABLE as err:
+            refusal = unsupported_dtype(err, ops, quoted)
+            if refusal is not None:
+                raise refusal from err
+            raise
+        for k in self.unsqueeze:
+            out = out.unsqueeze(k)
+        return out
+
+
+class RankedEinsum:
+    """A one- or two-operand einsum planned from the equation and the ranks alone."""
+
+    def __init__(self, sub: Subscripts, step: StepLookup,
+                 sized: Callable[[Sequence[torch.Tensor]], SizedEinsum]) -> None:
+        self.sub = sub
+        self.sized = sized
+        (self.fn, self.lowering) = step(sub.equation)
+        terms = sub.inputs
+        #: (operand, axis, operand, axis) pairs whose sizes must agree exactly
+        pairs = []
+        for i, term in enumerate(terms):
+            for a, c in enumerate(term):
+                first = term.index(c)
+                if first != a:
+                    pairs.append((i, first, i, a))
+        self.diagonals = tuple(pairs)
+        self.shared = tuple((terms[0].index(c), terms[1].index(c)) for c in dict.fromkeys(terms[0])
+                            if len(terms) == 2 and c in terms[1])
+        summed = set("".join(terms)) - set(sub.output)
+        #: integer and bool operands need the size-aware dtype rule when anything is summed
+        self.int_sensitive = bool(summed)
+
+    def __call__(self, operands: Sequence[torch.Tensor]) -> torch.Tensor:
+        for i, a, j, b in self.diagonals:
+            if operands[i].shape[a] != operands[j].shape[b]:
+                return self.sized(operands)(operands)  # raises the diagonal's ShapeError
+        if len(operands) == 2:
+            x, y = operands
+            if x.dtype != y.dtype:
+                return self.sized(operands)(operands)
+            xs, ys = x.shape, y.shape
+            for a, b in self.shared:
+                if xs[a] != ys[b]:
+                    return self.sized(operands)(operands)  # broadcasting, or a ShapeError
+            if self.int_sensitive and x.dtype not in FLOATING:
+                return self.sized(operands)(operands)
+            try:
+                return self.fn(x, y)
+            except RECOVERABLE:
+                return self.sized(operands)(operands)
+        (t,) = operands
+        if self.int_sensitive and t.dtype not in FLOATING:
+            return self.sized(operands)(operands)
+        return self.fn(t)
+
