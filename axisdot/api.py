@@ -34,6 +34,7 @@ __all__ = ["dot", "batch_dot", "tensordot", "dot_general", "einsum", "equation",
 
 Axes = Union[int, Sequence[int], Sequence[Sequence[int]]]
 _NONE = type(None)
+_Tensor = torch.Tensor
 
 
 def _shapes(x: Any, y: Any) -> list[str]:
@@ -283,13 +284,10 @@ def einsum(*args: Any, optimize: Any = "auto", memory_limit: Any = None) -> torc
         )
     n = len(operands)
     try:
-        if 0 < n <= 2 and optimize == "auto" and memory_limit is None:
-            try:
-                ranks = (operands[0].ndim, operands[1].ndim) if n == 2 else (operands[0].ndim,)
-            except AttributeError:
-                pass
-            else:
-                return _cache.einsum_ranked(equation, ranks)(operands)
+        if 0 < n <= 2 and optimize == "auto" and memory_limit is None and isinstance(operands[0], _Tensor) \
+                and isinstance(operands[-1], _Tensor):
+            ranks = (operands[0].ndim, operands[1].ndim) if n == 2 else (operands[0].ndim,)
+            return _cache.einsum_ranked(equation, ranks)(operands)
         return _einsum_sized(equation, operands, optimize, memory_limit)
     except AxisdotError as err:
         shapes = ", ".join(str(tuple(t.shape)) if isinstance(t, torch.Tensor) else "?" for t in operands)

@@ -8,7 +8,8 @@ The rules are torch.einsum's, widened to what opt_einsum accepts:
 
 * a label is an ASCII letter or any other non-ASCII, non-space character (Greek,
   CJK, the symbols :func:`opt_einsum.get_symbol` hands out for large networks);
-  spaces anywhere are ignored;
+  spaces are ignored anywhere but inside ``->`` and ``...`` (other white space is
+  refused, as torch refuses it);
 * the sublist form ``einsum(a, [0, 1], b, [1, 2], [0, 2])`` takes labels that are
   non-negative ints of any size (``get_symbol(n)`` names label ``n``), and
   ``Ellipsis``;
@@ -24,6 +25,7 @@ The rules are torch.einsum's, widened to what opt_einsum accepts:
 from __future__ import annotations
 
 import itertools
+import re
 import numbers
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
@@ -33,9 +35,6 @@ from opt_einsum import get_symbol
 from .errors import AxisdotTypeError, EquationError, ShapeError
 
 __all__ = ["Subscripts", "parse", "parse_sublists", "is_label", "letter_sizes", "quote"]
-
-Shape = Sequence[int]
-
 
 @dataclass(frozen=True)
 class Subscripts:
@@ -95,12 +94,20 @@ def _split_term(term: str, where: str, quoted: str) -> tuple[str, str, bool]:
     return head, tail, bool(dots)
 
 
+_STRAY_ARROW = re.compile(r"-(?!>)|(?<!-)>")
+_STRAY_DOTS = re.compile(r"(?<!\.)(?:\.|\.\.)(?!\.)|\.{4,}")
+
+
 def parse(equation: object, ranks: Sequence[int]) -> Subscripts:
     """The :class:`Subscripts` of a string equation for operands of these ranks."""
     if not isinstance(equation, str):
         raise AxisdotTypeError(f"einsum: the equation must be a str, got {type(equation).__name__}")
     quoted = quote(equation)
-    eq = "".join(equation.split())
+    if _STRAY_ARROW.search(equation):
+        raise EquationError(f"{quoted}: '-' and '>' appear only together, as '->' (without spaces inside it)")
+    if _STRAY_DOTS.search(equation):
+        raise EquationError(f"{quoted}: '.' appears only as '...' (three dots, without spaces), once per term")
+    eq = equation.replace(" ", "")
     if eq.count("->") > 1:
         raise EquationError(f"{quoted}: an equation has at most one '->'")
     lhs, arrow, rhs = eq.partition("->")
@@ -194,13 +201,13 @@ def _name(sub: Subscripts, label: str) -> str:
     return "an ellipsis axis" if label in sub.ellipsis else f"letter {label!r}"
 
 
-def _occurrences(sub: Subscripts, shapes: Sequence[Shape]) -> Iterator[tuple[str, int, int, int]]:
+def _occurrences(sub: Subscripts, shapes: Sequence[Sequence[Any]]) -> Iterator[tuple[str, int, int, int]]:
     for i, (term, shape) in enumerate(zip(sub.inputs, shapes)):
         for axis, (label, n) in enumerate(zip(term, shape)):
             yield label, n, i, axis
 
 
-def letter_sizes(sub: Subscripts, shapes: Sequence[Shape]) -> dict[str, int]:
+def letter_sizes(sub: Subscripts, shapes: Sequence[Sequence[Any]]) -> dict[str, int]:
     """The size of every label, broadcast: all its sizes agree, or the others are 1.
 
     Raises :class:`ShapeError` quoting the equation, the label, both operands and axes.

@@ -26,6 +26,7 @@ import torch
 
 from .einsum_parse import Subscripts, letter_sizes, quote
 from .einsum_path import Step, choose_path, contraction_steps
+from .errors import AxisdotError, with_context
 from .operands import check_same_device, common_dtype, unsupported_dtype
 from .plan import RECOVERABLE
 
@@ -116,7 +117,13 @@ class SizedEinsum:
         if len(ops) > 1 and any(t.device != ops[0].device for t in ops[1:]):
             check_same_device(ops, [f"operand {i}" for i in range(len(ops))], quoted)
         try:
-            out = _run_steps(self._run, ops)
+            out = _run_steps(self._run, list(ops))
+        except AxisdotError as err:  # a step's refusal, in the words of the user's equation
+            cause = err.__cause__
+            refusal = unsupported_dtype(cause, ops, quoted) if cause is not None else None
+            if refusal is not None:
+                raise refusal from cause
+            raise with_context(err, [f"in {quoted}"]) from cause
         except RECOVERABLE as err:
             refusal = unsupported_dtype(err, ops, quoted)
             if refusal is not None:

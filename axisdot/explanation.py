@@ -20,13 +20,13 @@ from .letters import letters
 from .normalize import normalize_code, normalize_mode
 from .operands import rank_and_shape
 from .render import aligned, shape_text
-from .spec import Spec, output_shape
+from .spec import PartialShape, Spec, output_shape
 
-__all__ = ["Explanation", "Operand", "Step", "explain", "build_explanation"]
+__all__ = ["Explanation", "Operand", "PathStep", "explain", "build_explanation"]
 
 _DEFAULT_AXES = {"dot": -1, "batch_dot": None, "tensordot": 2}
 _UNSET: Any = object()
-Shape = Optional[tuple[Optional[int], ...]]
+OperandShape = Optional[PartialShape]  # None: only the rank is known
 
 
 @dataclass(frozen=True)
@@ -35,13 +35,13 @@ class Operand:
     einsum letter of each axis and each axis's role: batch, contracted or free."""
 
     name: str
-    shape: Shape
+    shape: OperandShape
     letters: str
     roles: tuple[str, ...]
 
 
 @dataclass(frozen=True)
-class Step:
+class PathStep:
     """One pairwise step of an n-ary einsum's contraction path."""
 
     operands: tuple[int, ...]
@@ -59,18 +59,18 @@ class Explanation:
     equation: Optional[str]
     inputs: tuple[Operand, ...]
     output: Operand
-    output_shape: Shape
-    reshape: Optional[tuple[Shape, Shape]]
+    output_shape: OperandShape
+    reshape: Optional[tuple[OperandShape, OperandShape]]
     normalize: Union[bool, str]
     lowering: str
     flops: Optional[int]
     largest_intermediate: Optional[int]
-    path: tuple[Step, ...]
+    path: tuple[PathStep, ...]
     cached: bool
     code: str
 
     @property
-    def input_shapes(self) -> tuple[Shape, ...]:
+    def input_shapes(self) -> tuple[OperandShape, ...]:
         return tuple(op.shape for op in self.inputs)
 
     def to_dict(self) -> dict[str, Any]:
@@ -102,7 +102,7 @@ def _roles(spec: Spec) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return out[0], out[1]
 
 
-def _known(shape: Shape) -> bool:
+def _known(shape: OperandShape) -> bool:
     return shape is not None and all(n is not None for n in shape)
 
 
@@ -184,7 +184,7 @@ def _einsum(equation: str, operands: Sequence[Any], optimize: Any, memory_limit:
         Operand(f"operand {i}", shape, term, tuple("free" if c in sub.output else "contracted" for c in term))
         for i, (term, shape) in enumerate(zip(sub.inputs, shapes))
     )
-    steps = tuple(Step(s.operands, s.equation, step_cost(s.equation, sizes), label)
+    steps = tuple(PathStep(s.operands, s.equation, step_cost(s.equation, sizes), label)
                   for s, (_fn, label) in zip(plan.steps, plan.lowerings))
     largest = max((math.prod(sizes[c] for c in s.equation.split("->")[1]) for s in plan.steps), default=1)
     return Explanation(

@@ -211,6 +211,9 @@ class Plan:
 
     def _vector_dot(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x, y = self._elementwise_operands(x, y)
+        if self.sum_dims and (x.dtype == torch.bool or y.dtype == torch.bool):
+            raise OperandError(f"{self.call}: PyTorch has no sum of products of bool tensors (torch.einsum and "
+                               f"torch.matmul refuse it too); cast the operands first, e.g. x.int() or x.float()")
         small = x.numel() * max(x.element_size(), y.element_size()) <= SMALL_PRODUCT_BYTES
         if not self.sum_dims:
             out = x * y

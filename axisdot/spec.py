@@ -13,10 +13,13 @@ from typing import Optional, Sequence
 from .errors import ShapeError
 from .render import mark_axes
 
+#: A shape whose sizes are known.
 Shape = tuple[int, ...]
+#: A shape in which a size may be unknown (None), as in a Keras config or ``explain``.
+PartialShape = tuple[Optional[int], ...]
 AxisPair = tuple[tuple[int, ...], tuple[int, ...]]
 
-__all__ = ["Spec", "output_shape"]
+__all__ = ["Spec", "Shape", "PartialShape", "output_shape"]
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,11 @@ def _clash(kind: str, xa: int, ya: int, x_shape: Shape, y_shape: Shape) -> Shape
     return ShapeError("\n".join(lines))
 
 
-def _sizes(shape: Sequence[Optional[int]]) -> tuple[Optional[int], ...]:
+def _sizes(shape: Sequence[Optional[int]]) -> PartialShape:
     return tuple(None if n is None else int(n) for n in shape)
 
 
-def output_shape(spec: Spec, x_shape: Sequence[Optional[int]], y_shape: Sequence[Optional[int]]) -> Shape:
+def output_shape(spec: Spec, x_shape: Sequence[Optional[int]], y_shape: Sequence[Optional[int]]) -> PartialShape:
     """The result's shape, or a :class:`ShapeError` naming the first axis pair that clashes.
 
     This one function serves the run-time check, ``equation`` and ``explain``, so their

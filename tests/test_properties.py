@@ -41,7 +41,7 @@ def test_dot_matches_the_reference(dtype, problem, data):
     check(axisdot.dot, problem, data, dtype)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16], ids=str)
 @given(problem=ads.dot_problems(normalize=True, min_side=1), data=st.data())
 def test_dot_normalize_matches_the_keras_formula(dtype, problem, data):
     check(axisdot.dot, problem, data, dtype, bound=1.0)  # normalized: each product within 1

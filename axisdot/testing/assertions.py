@@ -84,7 +84,8 @@ def assert_matches(fn: Callable[..., Any], problem: Union[Problem, EinsumProblem
     ``fn`` takes the front end's signature (``fn(x, y, axes=...)``, ``fn(x, y,
     contract=..., batch=...)`` for dot_general, ``fn(equation, *operands)`` for einsum
     problems). Operands are made by :func:`problem_tensors` unless given. The default
-    tolerance is :func:`tolerance` for ``dtype`` (exact for integers).
+    tolerance is the widest :func:`tolerance` the operands' dtypes need (exact when all
+    are integers).
     """
     ops = operands if operands is not None else problem_tensors(problem, dtype=dtype, seed=seed, bound=bound)
     if isinstance(problem, EinsumProblem):
@@ -97,7 +98,9 @@ def assert_matches(fn: Callable[..., Any], problem: Union[Problem, EinsumProblem
     head = f"{getattr(fn, '__name__', fn)!s} does not match the reference\n{_describe(problem)}"
     if got_np.shape != expected.shape:
         raise AssertionError(f"{head}\n  shape:     got {got_np.shape}, expected {expected.shape}")
-    limit = tolerance(ops[0].dtype if ops else dtype, _n_terms(problem), bound) if atol is None else atol
+    n_terms = _n_terms(problem)
+    limit = max((tolerance(t.dtype, n_terms, bound) for t in ops), default=tolerance(dtype, n_terms, bound)) \
+        if atol is None else atol
     if expected.size == 0:
         return
     diff = np.abs(got_np - expected)
