@@ -47,9 +47,7 @@ def problem_tensors(problem: Union[Problem, EinsumProblem], *, dtype: torch.dtyp
 def _n_terms(problem: Union[Problem, EinsumProblem]) -> int:
     """How many products one output element sums (the contracted sizes multiplied)."""
     if isinstance(problem, EinsumProblem):
-        lhs, out = problem.equation.split("->")
-        sizes = {c: n for t, s in zip(lhs.split(","), problem.shapes) for c, n in zip(t, s)}
-        return math.prod(n for c, n in sizes.items() if c not in out)
+        return _einsum_terms(problem)
     xr = len(problem.x_shape)
     if problem.func in ("dot", "batch_dot"):
         axes = _contracted(problem)[0]
@@ -59,6 +57,29 @@ def _n_terms(problem: Union[Problem, EinsumProblem]) -> int:
         first = problem.axes[0]
         axes = [a % xr for a in (first if isinstance(first, (list, tuple)) else [first])]
     return math.prod(problem.x_shape[a] for a in axes)
+
+
+def _einsum_terms(problem: EinsumProblem) -> int:
+    if problem.sublists is not None:
+        terms = [list(t) for t in problem.sublists[0]]
+        output = None if problem.sublists[1] is None else list(problem.sublists[1])
+    else:
+        terms, output = ref._string_terms(problem.equation)
+    sizes: dict[Any, int] = {}
+    ell = 1
+    for term, shape in zip(terms, problem.shapes):
+        if Ellipsis in term:
+            k = term.index(Ellipsis)
+            width = len(shape) - (len(term) - 1)
+            ell = max(ell, math.prod(shape[k:k + width]))
+            shape = shape[:k] + (None,) + shape[k + width:]  # type: ignore[operator]
+        for lab, n in zip(term, shape):
+            if lab is not Ellipsis:
+                sizes[lab] = max(sizes.get(lab, 1), n)
+    if output is None:
+        once = [lab for lab in sizes if sum(t.count(lab) for t in terms) == 1]
+        output = once + [Ellipsis]
+    return math.prod(n for lab, n in sizes.items() if lab not in output) * (1 if Ellipsis in output else ell)
 
 
 def _describe(problem: Union[Problem, EinsumProblem]) -> str:
@@ -89,8 +110,8 @@ def assert_matches(fn: Callable[..., Any], problem: Union[Problem, EinsumProblem
     """
     ops = operands if operands is not None else problem_tensors(problem, dtype=dtype, seed=seed, bound=bound)
     if isinstance(problem, EinsumProblem):
-        got = fn(problem.equation, *ops)
-        expected = ref.reference_einsum(problem.equation, *ops)
+        got = fn(*problem.args(ops))
+        expected = ref.reference_einsum(*problem.args(ops))
     else:
         got = problem.call(fn, ops[0], ops[1])
         expected = _REFERENCES[problem.func](ops[0], ops[1], problem)

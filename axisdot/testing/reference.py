@@ -119,6 +119,74 @@ def reference_tensordot(x: Any, y: Any, axes: Any = 2) -> np.ndarray:
     return np.asarray(np.tensordot(to_numpy(x), to_numpy(y), axes=axes))
 
 
-def reference_einsum(equation: str, *operands: Any) -> np.ndarray:
-    """``numpy.einsum`` itself, without path optimization."""
-    return np.asarray(np.einsum(equation, *[to_numpy(t) for t in operands], optimize=False))
+_ASCII = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # in code-point order
+
+
+class _EllipsisAxis(tuple):
+    """A label standing for the k-th axis from the right under ``...``."""
+
+
+def _spell_ellipsis(terms: Sequence[Sequence[Any]], output: Any, ranks: Sequence[int]) -> tuple[list, Any]:
+    """Every ``...`` replaced by one label per axis it covers, aligned from the right (the
+    definition of broadcasting); an implicit output keeps them first, as torch does, and
+    an explicit output without ``...`` sums them (torch's rule; NumPy refuses)."""
+    spelled, width = [], 0
+    for term, rank in zip(terms, ranks):
+        if Ellipsis in term:
+            k = rank - (len(term) - 1)
+            width = max(width, k)
+            at = term.index(Ellipsis)
+            term = list(term[:at]) + [_EllipsisAxis((j,)) for j in range(k - 1, -1, -1)] + list(term[at + 1:])
+        spelled.append(list(term))
+    axes = [_EllipsisAxis((j,)) for j in range(width - 1, -1, -1)]
+    if output is None:
+        counts: dict[Any, int] = {}
+        for term in spelled:
+            for lab in term:
+                counts[lab] = counts.get(lab, 0) + 1
+        once = sorted(lab for lab, n in counts.items() if n == 1 and not isinstance(lab, _EllipsisAxis))
+        return spelled, axes + once
+    if Ellipsis in output:
+        at = list(output).index(Ellipsis)
+        output = list(output[:at]) + axes + list(output[at + 1:])
+    return spelled, list(output)
+
+
+def _ascii_equation(terms: Sequence[Sequence[Any]], output: Sequence[Any]) -> str:
+    """Terms of labels as an equation NumPy takes: the k-th smallest label becomes the
+    k-th ASCII letter in code-point order (ellipsis axes after all others)."""
+    plain = sorted({lab for term in [*terms, output] for lab in term if not isinstance(lab, _EllipsisAxis)})
+    extra = sorted({lab for term in [*terms, output] for lab in term if isinstance(lab, _EllipsisAxis)})
+    labels = plain + extra
+    if len(labels) > len(_ASCII):
+        raise ValueError(f"reference_einsum: {len(labels)} labels, more than NumPy's 52")
+    table = {lab: _ASCII[i] for i, lab in enumerate(labels)}
+    return ",".join("".join(table[lab] for lab in t) for t in terms) + "->" + "".join(table[lab] for lab in output)
+
+
+def _string_terms(equation: str) -> tuple[list[list[Any]], Any]:
+    eq = equation.replace(" ", "")
+    lhs, arrow, rhs = eq.partition("->")
+
+    def labels(term: str) -> list[Any]:
+        head, dots, tail = term.partition("...")
+        return list(head) + ([Ellipsis] if dots else []) + list(tail)
+
+    return [labels(t) for t in lhs.split(",")], (labels(rhs) if arrow else None)
+
+
+def reference_einsum(*args: Any) -> np.ndarray:
+    """``numpy.einsum`` itself, without path optimization, for either form:
+    ``reference_einsum(equation, *operands)`` (any letters, spaces) or the sublist form
+    ``reference_einsum(op0, sublist0, op1, sublist1, ..., [output])`` (any int labels).
+    Labels are renamed to NumPy's 52 letters first, keeping their order."""
+    if isinstance(args[0], str):
+        terms, output = _string_terms(args[0])
+        operands = args[1:]
+    else:
+        operands = list(args[0::2])
+        terms = [list(sub) for sub in args[1::2]]
+        output = list(operands.pop()) if len(args) % 2 else None
+    wide = [to_numpy(t) for t in operands]
+    terms, output = _spell_ellipsis(terms, output, [a.ndim for a in wide])
+    return np.asarray(np.einsum(_ascii_equation(terms, output), *wide, optimize=False))

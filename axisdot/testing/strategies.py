@@ -32,6 +32,7 @@ __all__ = [
     "einsum_problems",
     "tensors",
     "DTYPES",
+    "UNICODE_LETTERS",
 ]
 
 #: dtypes :func:`tensors` draws from by default.
@@ -331,36 +332,133 @@ def dot_general_problems(*, min_rank: int = 0, max_rank: int = 4, min_side: int 
 
 @dataclass(frozen=True)
 class EinsumProblem:
-    """An einsum equation and operand shapes that fit it."""
+    """An einsum call and operand shapes that fit it.
+
+    ``equation`` is the string form, as a user may write it (``...``, spaces, any
+    letters, no ``->``); ``sublists`` holds the same problem in the sublist form
+    (``(operand sublists, output sublist or None)``, labels ints >= 0 and ``Ellipsis``)
+    when it was drawn that way: :meth:`args` then gives the interleaved arguments.
+    """
 
     equation: str
     shapes: tuple[tuple[int, ...], ...]
+    sublists: Optional[tuple[tuple[tuple[Any, ...], ...], Optional[tuple[Any, ...]]]] = None
+
+    def args(self, operands: Any) -> list[Any]:
+        """The arguments of the call: ``[equation, *operands]``, or the interleaved
+        sublist form ``[op0, sublist0, op1, sublist1, ..., output]``."""
+        if self.sublists is None:
+            return [self.equation, *operands]
+        subs, output = self.sublists
+        args: list[Any] = []
+        for t, sub in zip(operands, subs):
+            args += [t, list(sub)]
+        return args + ([] if output is None else [list(output)])
 
     def __repr__(self) -> str:
+        if self.sublists is not None:
+            subs, output = self.sublists
+            text = ", ".join(f"op{i}, {list(s)}" for i, s in enumerate(subs)).replace("Ellipsis", "...")
+            tail = "" if output is None else ", " + str(list(output)).replace("Ellipsis", "...")
+            return f"einsum({text}{tail}, shapes={self.shapes})"
         return f"einsum({self.equation!r}, shapes={self.shapes})"
 
 
+#: Letters drawn with ``unicode=True`` besides ASCII ones: Greek, and symbols that
+#: opt_einsum hands out for large networks (not all of them letters).
+UNICODE_LETTERS = "αβγδεζηθλμξπρστφχψωΓΔΘΛΞΠΣΦΨΩ×÷ÀÉ"
+
+
+def _place_spaces(draw: st.DrawFn, text: str) -> str:
+    """Spaces between tokens (never inside '->' or '...')."""
+    out = []
+    i = 0
+    while i < len(text):
+        token = text[i:i + 3] if text.startswith("...", i) else text[i:i + 2] if text.startswith("->", i) else text[i]
+        out.append(token + (" " * draw(st.integers(0, 2))))
+        i += len(token)
+    return " " * draw(st.integers(0, 1)) + "".join(out)
+
+
 @st.composite
-def _einsum(draw: st.DrawFn, n_operands: int, max_rank: int, min_side: int, max_side: int,
-            max_letters: int) -> EinsumProblem:
-    pool = "ijklmnopqrstuvwxyzabcdefgh"[:max_letters]
+def _einsum(draw: st.DrawFn, n_operands: tuple[int, int], max_rank: int, min_side: int, max_side: int,
+            max_letters: int, repeated: bool, broadcast: bool, ellipsis: bool, implicit: bool, sublist: bool,
+            unicode: bool, spaces: bool) -> EinsumProblem:
+    n = draw(st.integers(*n_operands))
+    pool = ("ijklmnopqrstuvwxyzabcdefgh" + ("ABC" if not unicode else UNICODE_LETTERS))[:max(max_letters, 1)]
+    if unicode:
+        pool = "".join(draw(st.permutations(pool)))[:max_letters] if draw(st.booleans()) else pool[:max_letters]
     sizes = {c: draw(_side(min_side, max_side)) for c in pool}
-    terms = []
-    for _ in range(n_operands):
+    terms, shapes = [], []
+    ell_width = draw(st.integers(0, 2)) if ellipsis else 0
+    ell_sizes = [draw(_side(min_side, max_side)) for _ in range(ell_width)]
+    has_ell = []
+    for _ in range(n):
         rank = draw(st.integers(0, max_rank))
-        terms.append("".join(draw(st.lists(st.sampled_from(pool), min_size=rank, max_size=rank, unique=True))))
-    used = sorted(set("".join(terms)))
-    out = draw(st.permutations(used))[: draw(st.integers(0, len(used)))] if used else []
-    shapes = tuple(tuple(sizes[c] for c in t) for t in terms)
-    return EinsumProblem(",".join(terms) + "->" + "".join(out), shapes)
+        term = "".join(draw(st.lists(st.sampled_from(pool), min_size=rank, max_size=rank, unique=not repeated)))
+        shape = []
+        ones = {c for c in set(term) if broadcast and draw(st.booleans()) and draw(st.booleans())}
+        for c in term:
+            shape.append(1 if c in ones else sizes[c])
+        use_ell = ellipsis and draw(st.booleans())
+        if use_ell:
+            k = draw(st.integers(0, ell_width))
+            cut = draw(st.integers(0, len(term)))
+            ell = [1 if broadcast and draw(st.booleans()) and draw(st.booleans()) else m for m in ell_sizes[ell_width - k:]]
+            term = term[:cut] + "..." + term[cut:]
+            shape = shape[:cut] + ell + shape[cut:]
+        has_ell.append(use_ell)
+        terms.append(term)
+        shapes.append(tuple(shape))
+    letters = sorted(set("".join(terms).replace(".", "")))
+    if implicit and draw(st.booleans()):
+        output: Optional[str] = None
+    else:
+        chosen = draw(st.permutations(letters))[: draw(st.integers(0, len(letters)))] if letters else []
+        output = "".join(chosen)
+        if any(has_ell) and draw(st.booleans()):
+            cut = draw(st.integers(0, len(output)))
+            output = output[:cut] + "..." + output[cut:]
+    equation = ",".join(terms) + ("" if output is None else "->" + output)
+    sublists = None
+    if sublist and draw(st.booleans()):
+        base = draw(st.sampled_from([0, 10, 40, 100]))  # labels beyond 52 too
+        label = {c: base + 3 * i for i, c in enumerate(draw(st.permutations(sorted(set(pool)))))}
+
+        def convert(term: str) -> tuple[Any, ...]:
+            head, dots, tail = term.partition("...")
+            return tuple(label[c] for c in head) + ((Ellipsis,) if dots else ()) + tuple(label[c] for c in tail)
+
+        sublists = (tuple(convert(t) for t in terms), None if output is None else convert(output))
+    if spaces and sublists is None:
+        equation = _place_spaces(draw, equation)
+    return EinsumProblem(equation, tuple(shapes), sublists)
 
 
-def einsum_problems(*, n_operands: int = 3, max_rank: int = 3, min_side: int = 0, max_side: int = 4,
-                    max_letters: int = 6) -> st.SearchStrategy[EinsumProblem]:
-    """Valid einsum equations over ``n_operands`` operands with explicit output."""
-    if n_operands < 1:
-        raise ValueError(f"n_operands must be >= 1, got {n_operands}")
-    return _einsum(n_operands, max_rank, min_side, max_side, max_letters)
+def einsum_problems(*, n_operands: Any = 3, max_rank: int = 3, min_side: int = 0, max_side: int = 4,
+                    max_letters: int = 6, repeated: bool = False, broadcast: bool = False, ellipsis: bool = False,
+                    implicit: bool = False, sublist: bool = False, unicode: bool = False,
+                    spaces: bool = False) -> st.SearchStrategy[EinsumProblem]:
+    """Valid einsum problems over ``n_operands`` operands (an int, or a ``(min, max)``
+    pair): each operand's letters, sizes that fit, and an output.
+
+    With the default flags: distinct letters per operand, equal sizes, an explicit
+    output. Each flag turns on one more thing torch.einsum accepts: ``repeated``
+    letters in one operand (diagonals), ``broadcast`` (size-1 axes against larger
+    ones), ``ellipsis`` (``...`` of 0-2 broadcast axes), ``implicit`` outputs (no
+    ``->``), the ``sublist`` form (int labels, some beyond 52), ``unicode`` letters
+    (Greek, opt_einsum's symbols), ``spaces`` between tokens.
+
+    >>> from hypothesis import find
+    >>> find(einsum_problems(n_operands=1, repeated=True), lambda p: "ii" in p.equation)
+    einsum('ii->', shapes=((0, 0),))
+    """
+    low, high = (n_operands, n_operands) if isinstance(n_operands, int) else tuple(n_operands)
+    if not 1 <= low <= high:
+        raise ValueError(f"n_operands must be an int >= 1 or a pair 1 <= low <= high, got {n_operands!r}")
+    _check_bounds(min_rank=0, max_rank=max_rank, min_side=min_side, max_side=max_side, max_batch=0)
+    return _einsum((low, high), max_rank, min_side, max_side, max_letters, repeated, broadcast, ellipsis, implicit,
+                   sublist, unicode, spaces)
 
 
 @st.composite
@@ -372,12 +470,16 @@ def _tensor(draw: st.DrawFn, shape: tuple[int, ...], dtype: torch.dtype, bound: 
         if dtype.is_complex:
             t = torch.complex(t, torch.rand(shape, generator=gen, dtype=torch.float64) * 2 * bound - bound)
         return t.to(dtype)
-    return torch.randint(-int(bound), int(bound) + 1, shape, generator=gen, dtype=dtype)
+    if dtype == torch.bool:
+        return torch.randint(0, 2, shape, generator=gen).bool()
+    low = 0 if dtype == torch.uint8 or str(dtype).startswith("torch.uint") else -int(bound)
+    return torch.randint(low, int(bound) + 1, shape, generator=gen, dtype=torch.int64).to(dtype)
 
 
 def tensors(shape: tuple[int, ...], *, dtype: Optional[torch.dtype] = None,
             bound: float = 2.0) -> st.SearchStrategy[torch.Tensor]:
-    """Tensors of ``shape`` with values in ``[-bound, bound]`` (integers for int dtypes).
+    """Tensors of ``shape`` with values in ``[-bound, bound]`` (integers for int dtypes,
+    ``[0, bound]`` for unsigned ones, True and False for bool).
     Values come from a drawn seed, so a failing example replays exactly."""
     dtypes = st.just(dtype) if dtype is not None else st.sampled_from(DTYPES)
     return dtypes.flatmap(lambda d: _tensor(tuple(shape), d, bound))
@@ -622,7 +724,7 @@ def _invalid_einsum(draw: st.DrawFn, n_operands: int, rules: tuple[str, ...]) ->
         return InvalidEinsumProblem(p.equation, tuple(shapes), rule)
     if rule == "repeated output letter":
         return InvalidEinsumProblem(f"{lhs}->{out}{out[0]}", p.shapes, rule)
-    return InvalidEinsumProblem(draw(st.sampled_from(["1", "!", "é"])) + p.equation, p.shapes, rule)  # bad character
+    return InvalidEinsumProblem(draw(st.sampled_from(["1", "!", "#", "\t"])) + p.equation, p.shapes, rule)  # bad character
 
 
 def invalid_einsum_problems(*, n_operands: int = 2, rules: Any = None) -> st.SearchStrategy[InvalidEinsumProblem]:
