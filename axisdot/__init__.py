@@ -11,7 +11,7 @@ The pipeline, one module per stage::
                      --> layers/ (Dot, EinsumDense, MultiHeadAttention)
 
 Beside them: operands.py (checks on tensors, dtype promotion), normalize.py and
-legacy.py (Keras rules that changed over time), einsum_expression.py (compiled
+legacy.py (Keras rules that changed over time), expression.py (compiled einsum
 expressions), explanation.py, render.py and cli.py (what runs, for people), port/
 (saved Keras models), compiler.py (torch.compile), errors.py, testing/.
 
@@ -46,8 +46,8 @@ _HOMES = {
     "dot_general": "api",
     "einsum": "api",
     "equation": "api",
-    "einsum_expression": "einsum_expression",
-    "EinsumExpression": "einsum_expression",
+    "einsum_expression": "expression",
+    "EinsumExpression": "expression",
     "Dot": "layers",
     "explain": "explanation",
     "Explanation": "explanation",
@@ -102,6 +102,6 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from . import layers, port, testing  # noqa: F401
     from .api import batch_dot, dot, dot_general, einsum, equation, tensordot  # noqa: F401
     from .cache import cache_clear, cache_info  # noqa: F401
-    from .einsum_expression import EinsumExpression, einsum_expression  # noqa: F401
+    from .expression import EinsumExpression, einsum_expression  # noqa: F401
     from .explanation import Explanation, explain  # noqa: F401
     from .layers import Dot  # noqa: F401

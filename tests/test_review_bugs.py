@@ -118,3 +118,20 @@ def test_assert_matches_takes_the_widest_tolerance_the_operands_need():
     with pytest.raises(AssertionError, match="does not match"):
         assert_matches(lambda eq, a, b: torch.einsum(eq, a, b.double()) + 0.5, problem, operands=operands)
 
+
+
+def test_no_public_name_is_shadowed_by_a_module():
+    import importlib
+    import pkgutil
+
+    modules = {m.name for m in pkgutil.iter_modules(axisdot.__path__)}
+    for info in pkgutil.walk_packages(axisdot.__path__, "axisdot."):  # import every module, as doctests do
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+    for name in axisdot.__all__:
+        value = getattr(axisdot, name)
+        assert name not in modules or isinstance(value, type(axisdot)), f"axisdot.{name} is also a module"
+        assert not isinstance(value, type(axisdot)), f"axisdot.{name} is a module, not the public function"
+    import axisdot.explanation as m  # the implementation modules have their own names
+
+    assert m.explain is axisdot.explain

@@ -455,7 +455,7 @@ def einsum_problems(*, n_operands: Any = 3, max_rank: int = 3, min_side: int = 0
     """
     low, high = (n_operands, n_operands) if isinstance(n_operands, int) else tuple(n_operands)
     if not 1 <= low <= high:
-        raise ValueError(f"n_operands must be an int >= 1 or a pair 1 <= low <= high, got {n_operands!r}")
+        raise ValueError(f"n_operands must be >= 1, got {n_operands!r} (an int, or a pair low <= high)")
     _check_bounds(min_rank=0, max_rank=max_rank, min_side=min_side, max_side=max_side, max_batch=0)
     return _einsum((low, high), max_rank, min_side, max_side, max_letters, repeated, broadcast, ellipsis, implicit,
                    sublist, unicode, spaces)
