@@ -49,6 +49,8 @@ _HOMES = {
     "einsum_expression": "expression",
     "EinsumExpression": "expression",
     "Dot": "layers",
+    "EinsumDense": "layers",
+    "MultiHeadAttention": "layers",
     "explain": "explanation",
     "Explanation": "explanation",
     "cache_info": "cache",
@@ -67,6 +69,8 @@ __all__ = [
     "EinsumExpression",
     "equation",
     "Dot",
+    "EinsumDense",
+    "MultiHeadAttention",
     "explain",
     "Explanation",
     "cache_info",
@@ -104,4 +108,4 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from .cache import cache_clear, cache_info  # noqa: F401
     from .expression import EinsumExpression, einsum_expression  # noqa: F401
     from .explanation import Explanation, explain  # noqa: F401
-    from .layers import Dot  # noqa: F401
+    from .layers import Dot, EinsumDense, MultiHeadAttention  # noqa: F401

@@ -1,5 +1,15 @@
 """Keras layers as ``torch.nn.Module`` s, one module a layer, all on the same
-spec -> plan pipeline as the functions."""
-from .dot import Dot
+spec -> plan pipeline as the functions: a layer is a spec (and its weights).
 
-__all__ = ["Dot"]
+* :class:`Dot` (``keras.layers.Dot``): :mod:`axisdot.axes` -> a two-operand plan;
+* :class:`EinsumDense` (``keras.layers.EinsumDense``): :mod:`axisdot.dense_spec` -> a
+  planned einsum step (or ``F.linear``) with Keras's kernel and bias;
+* :class:`MultiHeadAttention` (``keras.layers.MultiHeadAttention``):
+  :mod:`axisdot.attention_spec` -> EinsumDense projections and planned attention
+  equations (or PyTorch's fused attention where Keras uses its own).
+"""
+from .dot import Dot
+from .einsum_dense import EinsumDense
+from .multi_head_attention import MultiHeadAttention
+
+__all__ = ["Dot", "EinsumDense", "MultiHeadAttention"]

@@ -33,6 +33,11 @@ __all__ = [
     "tensors",
     "DTYPES",
     "UNICODE_LETTERS",
+    "EinsumDenseConfig",
+    "einsum_dense_configs",
+    "DENSE_ACTIVATIONS",
+    "AttentionConfig",
+    "attention_configs",
 ]
 
 #: dtypes :func:`tensors` draws from by default.
@@ -730,3 +735,165 @@ def _invalid_einsum(draw: st.DrawFn, n_operands: int, rules: tuple[str, ...]) ->
 def invalid_einsum_problems(*, n_operands: int = 2, rules: Any = None) -> st.SearchStrategy[InvalidEinsumProblem]:
     """einsum calls that must be refused."""
     return _invalid_einsum(n_operands, _rules(rules, _EINSUM_RULES))
+
+
+# ---- Keras layers -------------------------------------------------------------------------
+
+#: Activation names :func:`einsum_dense_configs` draws (Keras's names).
+DENSE_ACTIVATIONS = ("linear", "relu", "gelu", "tanh", "sigmoid", "softmax", "silu", "elu", "softplus")
+
+
+@dataclass(frozen=True)
+class EinsumDenseConfig:
+    """A valid ``EinsumDense`` configuration and an input shape that fits it.
+
+    ``kwargs`` are the constructor's (Keras's and axisdot's alike); ``kernel_shape``,
+    ``bias_shape`` and ``output_shape_full`` are known from how the config was drawn."""
+
+    equation: str
+    output_shape: tuple[Optional[int], ...]
+    bias_axes: Optional[str]
+    activation: str
+    input_shape: tuple[int, ...]
+    lora_rank: Optional[int] = None
+    lora_alpha: Optional[float] = None
+    kernel_shape: tuple[int, ...] = field(default=(), compare=False)
+    bias_shape: Optional[tuple[int, ...]] = field(default=None, compare=False)
+    output_shape_full: tuple[int, ...] = field(default=(), compare=False)
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        kw: dict[str, Any] = {"equation": self.equation, "output_shape": self.output_shape,
+                              "bias_axes": self.bias_axes, "activation": self.activation}
+        if self.lora_rank:
+            kw.update(lora_rank=self.lora_rank, lora_alpha=self.lora_alpha)
+        return kw
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.kwargs.items())
+        return f"EinsumDense({args})  # input {self.input_shape}"
+
+
+@st.composite
+def _einsum_dense(draw: st.DrawFn, max_side: int, lora: bool) -> EinsumDenseConfig:
+    pool = iter("bcdefghijklmnopqrstuvwxyz")
+    n_free, n_con, n_out, n_kb = (draw(st.integers(0, 2)), draw(st.integers(0, 2)), draw(st.integers(0, 2)),
+                                  draw(st.integers(0, 1)))
+    if n_con + n_out + n_kb == 0:
+        n_con = 1
+    free = [next(pool) for _ in range(n_free)]
+    con = [next(pool) for _ in range(n_con)]
+    out = [next(pool) for _ in range(n_out)]
+    kb = [next(pool) for _ in range(n_kb)]  # in the input, the kernel and the output
+    x = draw(st.permutations(free + con + kb))
+    y = draw(st.permutations(con + out + kb))
+    z = draw(st.permutations(free + out + kb))
+    sizes = {c: draw(st.integers(1, max_side)) for c in free + con + out + kb}
+    batch = draw(st.integers(1, 3))
+    forms = ["plain"] + (["left"] if x and z else []) + (["right"] if x else [])  # Keras's three forms
+    form = draw(st.sampled_from(forms))
+    extra = [draw(st.integers(1, max_side)) for _ in range(draw(st.integers(0, 2)))]
+    if form == "plain":
+        eq = f"a{''.join(x)},{''.join(y)}->a{''.join(z)}"
+        in_shape = (batch, *[sizes[c] for c in x])
+        partial_letters = z
+        full = (batch, *[sizes[c] for c in z])
+    elif form == "left":
+        eq = f"...{''.join(x)},{''.join(y)}->...{''.join(z)}"
+        in_shape = (batch, *extra, *[sizes[c] for c in x])
+        partial_letters = z
+        full = (batch, *extra, *[sizes[c] for c in z])
+    else:
+        eq = f"a{''.join(x)}...,{''.join(y)}->a{''.join(z)}..."
+        in_shape = (batch, *[sizes[c] for c in x], *extra)
+        partial_letters = z
+        full = (batch, *[sizes[c] for c in z], *extra)
+    # sizes of kernel letters are given (Keras reads a kernel size from output_shape when the
+    # letter reaches the output); the others may be None, taken from the input
+    partial = tuple(sizes[c] if c in out or c in kb or draw(st.booleans()) else None for c in partial_letters)
+    kernel = tuple(sizes[c] for c in y)
+    z_letters = [c for c, n in zip(partial_letters, partial) if n is not None]  # a bias needs known sizes
+    bias_axes = None
+    bias_shape = None
+    if z_letters and draw(st.booleans()):
+        chosen = draw(st.lists(st.sampled_from(z_letters), min_size=1, max_size=len(z_letters), unique=True))
+        bias_axes = "".join(chosen)
+        first = min(z.index(c) for c in chosen)
+        bias_shape = tuple(sizes[c] if c in chosen else 1 for c in z[first:]) + \
+            ((1,) * len(extra) if form == "right" else ())
+    rank = draw(st.integers(1, 3)) if lora and draw(st.booleans()) else None
+    alpha = float(draw(st.integers(1, 8))) if rank and draw(st.booleans()) else None
+    return EinsumDenseConfig(eq, partial, bias_axes, draw(st.sampled_from(DENSE_ACTIVATIONS)), in_shape, rank, alpha,
+                             kernel, bias_shape, full)
+
+
+def einsum_dense_configs(*, max_side: int = 4, lora: bool = True) -> st.SearchStrategy[EinsumDenseConfig]:
+    """Valid ``keras.layers.EinsumDense`` / ``axisdot.EinsumDense`` configurations in
+    every equation form Keras takes (``X,Y->Z``, ``...X,Y->...Z``, ``X...,Y->Z...``):
+    free, contracted and kernel-only letters in any order, a kernel axis shared with
+    the input and output, sizes None where the input gives them, a bias over any
+    output letters, an activation, and LoRA (``lora=False`` leaves it out)."""
+    return _einsum_dense(max_side, lora)
+
+
+@dataclass(frozen=True)
+class AttentionConfig:
+    """A valid ``MultiHeadAttention`` configuration, input shapes and a call."""
+
+    num_heads: int
+    key_dim: int
+    value_dim: Optional[int]
+    output_shape: Optional[tuple[int, ...]]
+    attention_axes: Optional[tuple[int, ...]]
+    use_bias: bool
+    query_shape: tuple[int, ...]
+    value_shape: tuple[int, ...]
+    key_shape: Optional[tuple[int, ...]]
+    mask_shape: Optional[tuple[int, ...]]  #: an attention_mask of this shape, or None
+    use_causal_mask: bool
+    return_attention_scores: bool
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return {"num_heads": self.num_heads, "key_dim": self.key_dim, "value_dim": self.value_dim,
+                "output_shape": self.output_shape, "attention_axes": self.attention_axes, "use_bias": self.use_bias}
+
+
+@st.composite
+def _attention(draw: st.DrawFn, max_side: int, max_rank: int) -> AttentionConfig:
+    rank = draw(st.integers(3, max_rank))
+    batch = draw(st.integers(1, 2))
+    inner = [draw(st.integers(1, max_side)) for _ in range(rank - 2)]
+    if rank == 3 or draw(st.booleans()):
+        axes = None
+        attn = tuple(range(1, rank - 1))
+    else:
+        attn = tuple(draw(st.lists(st.integers(1, rank - 2), min_size=1, max_size=rank - 2, unique=True)))
+        axes = tuple(a - rank if draw(st.booleans()) else a for a in attn)
+    q_feat, v_feat = draw(st.integers(1, max_side + 2)), draw(st.integers(1, max_side + 2))
+    source = list(inner)
+    for a in attn:  # key/value may have other lengths along the attention axes
+        source[a - 1] = draw(st.integers(1, max_side))
+    query = (batch, *inner, q_feat)
+    value = (batch, *source, v_feat)
+    key = (batch, *source, draw(st.integers(1, max_side + 2))) if draw(st.booleans()) else None
+    scores_q = tuple(inner[a - 1] for a in attn)
+    scores_k = tuple(source[a - 1] for a in attn)
+    others = tuple(inner[i] for i in range(rank - 2) if i + 1 not in attn)
+    mask = None
+    if draw(st.booleans()):
+        full = (batch, *others, *scores_q, *scores_k) if rank > 3 else (batch, *scores_q, *scores_k)
+        mask = tuple(1 if draw(st.booleans()) and draw(st.booleans()) else n for n in full)
+    causal = rank == 3 and draw(st.booleans())
+    output_shape = (draw(st.integers(1, max_side + 2)),) if draw(st.booleans()) else None
+    return AttentionConfig(draw(st.integers(1, 3)), draw(st.integers(1, max_side)),
+                           draw(st.one_of(st.none(), st.integers(1, max_side))), output_shape, axes,
+                           draw(st.booleans()), query, value, key, mask, causal, draw(st.booleans()))
+
+
+def attention_configs(*, max_side: int = 4, max_rank: int = 4) -> st.SearchStrategy[AttentionConfig]:
+    """Valid ``MultiHeadAttention`` configurations and calls: head counts, key and value
+    dims, output shapes, one or several attention axes (positive or negative), query,
+    value and key shapes (key and value lengths may differ from the query's), an
+    attention mask broadcast from smaller shapes, a causal mask, scores returned."""
+    return _attention(max_side, max_rank)

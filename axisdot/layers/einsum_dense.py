@@ -1,0 +1,417 @@
+"""``axisdot.EinsumDense``: ``keras.layers.EinsumDense`` as a ``torch.nn.Module``.
+
+An EinsumDense layer is a spec plus a weight: :mod:`axisdot.dense_spec` derives the
+kernel, bias and output shapes from the equation (Keras's rules), and the contraction
+runs on the same plans as :func:`axisdot.einsum`. When the equation is a dense matmul
+over the input's trailing axes (``abc,cd->abd``, ``abc,cde->abde``, ``abcd,cde->abe``,
+``...b,bc->...c``), the plan is one ``torch.nn.functional.linear`` on views, with the
+bias fused into it when it spans the kernel's output axes; any other equation is one
+planned step (:func:`axisdot.cache.einsum_step`) and a broadcast bias add.
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.parameter import UninitializedParameter
+
+from .. import cache as _cache
+from ..dense_spec import DenseEquation, DenseSpec, analyze_dense, output_shape_arg, parse_dense_equation
+from ..errors import ArgumentError, AxisdotTypeError, OperandError, ShapeError
+from ..render import mark_axes
+from . import activations
+
+__all__ = ["EinsumDense"]
+
+Run = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
+
+
+def _linear_layout(equation: str) -> Optional[tuple[int, int]]:
+    """``(contracted, kernel outputs)`` axis counts when ``X,Y->Z`` is a dense matmul over
+    X's trailing axes: X = free + contracted, Y = contracted + outputs, Z = free + outputs."""
+    lhs, z = equation.split("->")
+    x, y = lhs.split(",")
+    contracted = "".join(c for c in y if c in x and c not in z)
+    outputs = "".join(c for c in y if c not in x)
+    free = "".join(c for c in x if c not in y)
+    if y != contracted + outputs or x != free + contracted or z != free + outputs or not contracted:
+        return None
+    return len(contracted), len(outputs)
+
+
+class DensePlan:
+    """The torch calls of one EinsumDense equation for inputs of one rank."""
+
+    def __init__(self, equation: str, bias_fusable: bool) -> None:
+        self.equation = equation
+        layout = _linear_layout(equation)
+        if layout is not None:
+            self.k, self.n_out = layout
+            self.fused = bias_fusable
+            self.lowering = "torch.nn.functional.linear on views" + (", bias fused" if bias_fusable else "")
+            self.run: Run = self._linear
+        else:
+            self.step, label = _cache.einsum_step(equation)
+            self.fused = False
+            self.lowering = label
+            self.run = self._general
+
+    def _linear(self, x: torch.Tensor, kernel: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+        k, n_out = self.k, self.n_out
+        if x.shape[x.ndim - k:] != kernel.shape[:k]:  # a flatten would pair mismatched sizes silently
+            raise _Mismatch
+        if k > 1:
+            x = x.flatten(-k)
+        if n_out == 0:  # a kernel of contracted axes only: a vector
+            out = F.linear(x, kernel.reshape(-1))
+        else:
+            w = kernel if kernel.ndim == 2 else kernel.reshape(x.shape[-1], -1)
+            out = F.linear(x, w.t(), bias.reshape(-1) if self.fused and bias is not None else None)
+            if n_out > 1:
+                out = out.unflatten(-1, kernel.shape[k:])
+        if bias is not None and not self.fused:
+            out = out + bias
+        return out
+
+    def _general(self, x: torch.Tensor, kernel: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
+        out = self.step(x, kernel)
+        return out if bias is None else out + bias
+
+
+class _Mismatch(RuntimeError):
+    pass
+
+
+def _glorot_uniform_(t: torch.Tensor, fan_in: int, fan_out: int) -> None:
+    limit = math.sqrt(6.0 / max(1.0, fan_in + fan_out))
+    with torch.no_grad():
+        t.uniform_(-limit, limit)
+
+
+def _he_uniform_(t: torch.Tensor) -> None:
+    """Keras's HeUniform with its fans for an N-d shape (fan_in = shape[-2] x the rest)."""
+    shape = tuple(t.shape)
+    fan_in = shape[0] if len(shape) == 2 else shape[-2] * math.prod(shape[:-2]) if len(shape) > 2 else shape[0]
+    limit = math.sqrt(6.0 / max(1.0, fan_in))
+    with torch.no_grad():
+        t.uniform_(-limit, limit)
+
+
+def _initializer(name: Any, where: str) -> str:
+    if name is None:
+        return "zeros"
+    if isinstance(name, dict):
+        name = name.get("class_name")
+    if not isinstance(name, str):
+        raise AxisdotTypeError(f"{where} must be an initializer name, got {type(name).__name__}")
+    key = name.replace("_", "").lower()
+    known = {"glorotuniform": "glorot_uniform", "zeros": "zeros", "heuniform": "he_uniform"}
+    if key not in known:
+        raise ArgumentError(f"{where}={name!r}: axisdot initializes with glorot_uniform, he_uniform or zeros "
+                            f"(load the weights to reproduce another initializer's values)")
+    return known[key]
+
+
+class EinsumDense(LazyModuleMixin, torch.nn.Module):
+    """``keras.layers.EinsumDense(equation, output_shape, activation, bias_axes)``.
+
+    ``kernel`` and ``bias`` are parameters in Keras's layout (Keras weights copy in
+    unchanged). With ``input_shape`` (Keras's build shape, batch axis first, None for
+    unknown sizes) the layer is built at construction; otherwise on its first call, as
+    ``torch.nn.LazyLinear`` (``load_state_dict`` also builds it). Kernel initialization
+    is Keras's glorot uniform over the kernel's input and output axes, bias zeros.
+    ``lora_rank`` / ``lora_alpha`` / :meth:`enable_lora` are Keras 3's LoRA. Floating
+    inputs are computed in the parameters' dtype, as Keras casts them to the layer's.
+
+    >>> layer = EinsumDense("abc,cde->abde", output_shape=(None, 4, 8), bias_axes="de", input_shape=(None, 5, 16))
+    >>> tuple(layer.kernel.shape), tuple(layer.bias.shape), tuple(layer(torch.ones(2, 5, 16)).shape)
+    ((16, 4, 8), (4, 8), (2, 5, 4, 8))
+    """
+
+    cls_to_become = None
+    kernel: torch.nn.Parameter
+    bias: Optional[torch.nn.Parameter]
+
+    def __init__(self, equation: str, output_shape: Union[int, Sequence[Optional[int]]],
+                 activation: Any = None, bias_axes: Optional[str] = None, *,
+                 input_shape: Optional[Sequence[Optional[int]]] = None, lora_rank: Optional[int] = None,
+                 lora_alpha: Optional[float] = None, kernel_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", device: Any = None, dtype: Optional[torch.dtype] = None) -> None:
+        super().__init__()
+        self.spec_equation: DenseEquation = parse_dense_equation(equation)
+        self.equation = equation
+        self.partial_output_shape = output_shape_arg(output_shape, self.spec_equation)
+        if bias_axes is not None:
+            if not isinstance(bias_axes, str):
+                raise AxisdotTypeError(f"EinsumDense({equation!r}): bias_axes must be a str of output letters, "
+                                       f"got {type(bias_axes).__name__}")
+            for c in bias_axes:
+                if c not in self.spec_equation.output:
+                    raise ArgumentError(f"EinsumDense({equation!r}): bias axis {c!r} is not a letter of the "
+                                        f"output term {self.spec_equation.output!r}")
+        self.bias_axes = bias_axes
+        self.activation_name, self.activation = activations.get(activation, f"EinsumDense({equation!r}).activation")
+        if lora_rank is not None and (isinstance(lora_rank, bool) or not isinstance(lora_rank, int) or lora_rank < 1):
+            raise ArgumentError(f"EinsumDense({equation!r}): lora_rank must be an int >= 1, got {lora_rank!r}")
+        self.lora_rank = lora_rank
+        self.lora_alpha = lora_alpha if lora_alpha is not None else lora_rank
+        self.lora_enabled = False
+        self.kernel_initializer = _initializer(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = _initializer(bias_initializer, "bias_initializer")
+        factory = {"device": device, "dtype": dtype}
+        self.kernel = UninitializedParameter(**factory)
+        if bias_axes is not None:
+            self.bias = UninitializedParameter(**factory)
+        else:
+            self.register_parameter("bias", None)
+        self.register_parameter("lora_kernel_a", None)
+        self.register_parameter("lora_kernel_b", None)
+        self.spec: Optional[DenseSpec] = None
+        self._plans: dict[int, DensePlan] = {}
+        if input_shape is not None:
+            self.build(input_shape)
+
+    # -- building ------------------------------------------------------------------------
+
+    def analyze(self, input_shape: Sequence[Optional[int]]) -> DenseSpec:
+        """Kernel, bias and output shapes for this input shape (Keras's rules)."""
+        return analyze_dense(self.spec_equation, tuple(input_shape), self.partial_output_shape, self.bias_axes)
+
+    def build(self, input_shape: Sequence[Optional[int]]) -> None:
+        """Create (or check) the kernel and bias for inputs of ``input_shape``."""
+        spec = self.analyze(input_shape)
+        fresh = isinstance(self.kernel, UninitializedParameter)
+        with torch.no_grad():
+            if fresh:
+                self.kernel.materialize(spec.kernel_shape)
+            if self.bias is not None and isinstance(self.bias, UninitializedParameter):
+                self.bias.materialize(spec.bias_shape)
+        self._check_weights(spec, tuple(input_shape))
+        self.spec = spec
+        if fresh:
+            self.reset_parameters()
+            if self.lora_rank and not self.lora_enabled:
+                self.enable_lora(self.lora_rank, self.lora_alpha)
+
+    def initialize_parameters(self, x: torch.Tensor, *args: Any, **kwargs: Any) -> None:  # LazyModuleMixin
+        if self.has_uninitialized_params() or self.spec is None:
+            if not isinstance(x, torch.Tensor):
+                raise OperandError(f"EinsumDense({self.equation!r}): the input must be a torch.Tensor, "
+                                   f"got {type(x).__name__}")
+            self.build(tuple(x.shape))
+
+    def reset_parameters(self) -> None:
+        """Keras's defaults: glorot uniform over the kernel's input and output axes (the
+        fans of a 2-D kernel when it has two axes), zeros for the bias."""
+        if isinstance(self.kernel, UninitializedParameter) or self.spec is None:
+            return
+        spec = self.spec
+        if self.kernel_initializer == "zeros":
+            torch.nn.init.zeros_(self.kernel)
+        elif self.kernel_initializer == "he_uniform":
+            _he_uniform_(self.kernel)
+        else:
+            fan_in = math.prod(spec.kernel_shape[a] for a in spec.input_axes)
+            fan_out = math.prod(spec.kernel_shape[a] for a in spec.output_axes)
+            _glorot_uniform_(self.kernel, fan_in, fan_out)
+        if self.bias is not None:
+            if self.bias_initializer == "zeros":
+                torch.nn.init.zeros_(self.bias)
+            else:
+                _he_uniform_(self.bias) if self.bias_initializer == "he_uniform" else _glorot_uniform_(
+                    self.bias, self.bias.numel(), self.bias.numel())
+
+    def _check_weights(self, spec: DenseSpec, input_shape: tuple) -> None:
+        for name, want in (("kernel", spec.kernel_shape), ("bias", spec.bias_shape)):
+            weight = getattr(self, name)
+            if weight is None or isinstance(weight, UninitializedParameter):
+                continue
+            if tuple(weight.shape) != want:
+                letters = self.spec_equation.kernel if name == "kernel" else self.bias_axes
+                raise ShapeError(
+                    f"EinsumDense({self.equation!r}): an input of shape {input_shape} needs a {name} of shape "
+                    f"{want}, but the layer's {name} has shape {tuple(weight.shape)} (letters {letters!r})"
+                )
+
+    # -- LoRA -----------------------------------------------------------------------------
+
+    def enable_lora(self, rank: int, lora_alpha: Optional[float] = None, a_initializer: str = "he_uniform",
+                    b_initializer: str = "zeros") -> None:
+        """Keras 3's ``enable_lora``: freeze the kernel and add ``lora_kernel_a`` (the
+        kernel's shape with its last axis replaced by ``rank``) and ``lora_kernel_b``
+        (``(rank, kernel.shape[-1])``), float32 as Keras makes them; the kernel used is
+        ``kernel + lora_alpha / rank * lora_kernel_a @ lora_kernel_b``, in the kernel's dtype."""
+        if isinstance(self.kernel, UninitializedParameter):
+            raise ArgumentError(f"EinsumDense({self.equation!r}): cannot enable LoRA on a layer that isn't built "
+                                f"yet (give input_shape, or call it once)")
+        if self.lora_enabled:
+            raise ArgumentError(f"EinsumDense({self.equation!r}): LoRA is already enabled; it is enabled once")
+        if isinstance(rank, bool) or not isinstance(rank, int) or rank < 1:
+            raise ArgumentError(f"EinsumDense({self.equation!r}): the LoRA rank must be an int >= 1, got {rank!r}")
+        shape = tuple(self.kernel.shape)
+        factory = {"device": self.kernel.device, "dtype": torch.float32}  # Keras's LoRA weights are float32
+        self.lora_kernel_a = torch.nn.Parameter(torch.empty(shape[:-1] + (rank,), **factory))
+        self.lora_kernel_b = torch.nn.Parameter(torch.empty((rank, shape[-1]), **factory))
+        for t, init in ((self.lora_kernel_a, a_initializer), (self.lora_kernel_b, b_initializer)):
+            kind = _initializer(init, "LoRA initializer")
+            if kind == "zeros":
+                torch.nn.init.zeros_(t)
+            elif kind == "he_uniform":
+                _he_uniform_(t)
+            else:
+                _glorot_uniform_(t, t.shape[-2] if t.ndim > 1 else t.numel(), t.shape[-1])
+        self.kernel.requires_grad_(False)
+        self.lora_enabled = True
+        self.lora_rank = rank
+        self.lora_alpha = lora_alpha if lora_alpha is not None else rank
+
+    def effective_kernel(self) -> torch.Tensor:
+        """The kernel the layer multiplies by: with LoRA, ``kernel + alpha / rank * A @ B``."""
+        if not self.lora_enabled:
+            return self.kernel
+        scale = self.lora_alpha / self.lora_rank  # type: ignore[operator]
+        delta = scale * torch.matmul(self.lora_kernel_a, self.lora_kernel_b)  # in the LoRA weights' dtype
+        return (self.kernel + delta).to(self.kernel.dtype)
+
+    # -- running --------------------------------------------------------------------------
+
+    def _plan(self, rank: int) -> DensePlan:
+        equation = self.spec_equation.explicit(rank)
+        spec = self.spec
+        z = equation.split("->")[1]
+        y = equation.split("->")[0].split(",")[1]
+        outputs = "".join(c for c in y if c not in equation.split(",")[0])
+        fusable = self.bias_axes is not None and spec is not None and spec.bias_shape is not None \
+            and set(self.bias_axes) == set(outputs) and z.endswith(outputs) \
+            and len(spec.bias_shape) == len(outputs)
+        plan = DensePlan(equation, fusable)
+        self._plans[rank] = plan
+        return plan
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor):
+            raise OperandError(f"EinsumDense({self.equation!r}): the input must be a torch.Tensor, "
+                               f"got {type(x).__name__}")
+        kernel = self.effective_kernel()
+        if x.dtype != kernel.dtype:
+            if not (x.is_floating_point() or x.is_complex()):
+                raise OperandError(f"EinsumDense({self.equation!r}): the input has dtype {x.dtype}; the layer "
+                                   f"takes floating-point inputs (cast it first, e.g. x.float())")
+            x = x.to(kernel.dtype)
+        plan = self._plans.get(x.ndim) or self._plan(x.ndim)
+        try:
+            out = plan.run(x, kernel, self.bias)
+        except (RuntimeError, ShapeError) as err:
+            raise self._mismatch(x, kernel) from (None if isinstance(err, _Mismatch) else err)
+        return self.activation(out)
+
+    def _mismatch(self, x: torch.Tensor, kernel: torch.Tensor) -> Exception:
+        """The error for an input that does not fit the built kernel: the letter, both shapes."""
+        try:
+            spec = self.analyze(tuple(x.shape))
+        except ShapeError as err:
+            return err
+        y = self.spec_equation.kernel
+        for axis, (want, have) in enumerate(zip(spec.kernel_shape, kernel.shape)):
+            if want != have:
+                return ShapeError(
+                    f"EinsumDense({self.equation!r}): letter {y[axis]!r} has size {want} in the input "
+                    f"but {have} in the kernel\n  input:  {tuple(x.shape)}\n  kernel: {mark_axes(tuple(kernel.shape), [axis])}"
+                )
+        return ShapeError(f"EinsumDense({self.equation!r}): the input of shape {tuple(x.shape)} does not fit "
+                          f"the kernel {tuple(kernel.shape)}")
+
+    def extra_repr(self) -> str:
+        shape = "unbuilt" if isinstance(self.kernel, UninitializedParameter) else f"kernel={tuple(self.kernel.shape)}"
+        parts = [repr(self.equation), f"output_shape={self.partial_output_shape}", shape]
+        if self.bias_axes:
+            parts.append(f"bias_axes={self.bias_axes!r}")
+        if self.activation_name != "linear":
+            parts.append(f"activation={self.activation_name!r}")
+        if self.lora_enabled:
+            parts.append(f"lora_rank={self.lora_rank}, lora_alpha={self.lora_alpha}")
+        return ", ".join(parts)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_plans"] = {}  # plans hold functions: rebuilt on the first call after loading
+        return state
+
+    # -- Keras configs and layers ---------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """The keys of Keras's ``EinsumDense.get_config()`` that define the layer."""
+        config: dict[str, Any] = {
+            "output_shape": list(self.partial_output_shape),
+            "equation": self.equation,
+            "activation": self.activation_name,
+            "bias_axes": self.bias_axes,
+            "kernel_initializer": self.kernel_initializer,
+            "bias_initializer": self.bias_initializer,
+        }
+        if self.lora_rank:
+            config.update(lora_rank=self.lora_rank, lora_alpha=self.lora_alpha)
+        return config
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, input_shape: Optional[Sequence[Optional[int]]] = None,
+                    dtype: Optional[torch.dtype] = None) -> "EinsumDense":
+        """Build from a Keras EinsumDense config (base-layer keys such as ``name``,
+        ``trainable``, regularizers and constraints are accepted and change nothing
+        here). ``dtype`` defaults to the config's dtype policy."""
+        for key in ("equation", "output_shape"):
+            if key not in config:
+                raise ArgumentError(f"EinsumDense.from_config: the config has no {key!r} key")
+        return cls(config["equation"], config["output_shape"], config.get("activation"), config.get("bias_axes"),
+                   input_shape=input_shape, lora_rank=config.get("lora_rank"), lora_alpha=config.get("lora_alpha"),
+                   kernel_initializer=config.get("kernel_initializer", "glorot_uniform"),
+                   bias_initializer=config.get("bias_initializer", "zeros"),
+                   dtype=dtype if dtype is not None else policy_dtype(config.get("dtype")))
+
+    @classmethod
+    def from_keras(cls, layer: Any) -> "EinsumDense":
+        """The module for a live ``keras.layers.EinsumDense``, with its weights (LoRA
+        included). Needs keras only to read the layer."""
+        import numpy as np
+
+        config = dict(layer.get_config())
+        build = layer.get_build_config() if layer.built else None
+        input_shape = (build or {}).get("input_shape")
+        if input_shape is None:
+            raise ArgumentError(f"EinsumDense.from_keras: the Keras layer {layer.name!r} is not built yet; "
+                                f"call it once or build it first")
+        lora = bool(getattr(layer, "lora_enabled", False))
+        config.pop("lora_rank", None)
+        module = cls.from_config(config, input_shape=input_shape)
+        raw = getattr(layer, "_kernel", None)
+        kernel = raw if raw is not None else layer.kernel
+        with torch.no_grad():
+            module.kernel.copy_(torch.as_tensor(np.asarray(kernel)))
+            if module.bias is not None:
+                module.bias.copy_(torch.as_tensor(np.asarray(layer.bias)))
+            if lora:
+                module.enable_lora(layer.lora_rank, getattr(layer, "lora_alpha", layer.lora_rank))
+                module.lora_kernel_a.copy_(torch.as_tensor(np.asarray(layer.lora_kernel_a)))  # type: ignore[union-attr]
+                module.lora_kernel_b.copy_(torch.as_tensor(np.asarray(layer.lora_kernel_b)))  # type: ignore[union-attr]
+        return module
+
+
+_POLICY_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+                  "bfloat16": torch.bfloat16, "mixed_float16": torch.float32, "mixed_bfloat16": torch.float32}
+
+
+def policy_dtype(policy: Any) -> Optional[torch.dtype]:
+    """The parameters' dtype of a Keras dtype policy (a name or a serialized policy)."""
+    if policy is None:
+        return None
+    if isinstance(policy, dict):
+        if policy.get("class_name") not in (None, "DTypePolicy", "FloatDTypePolicy"):
+            raise ArgumentError(f"dtype policy {policy.get('class_name')!r}: quantized Keras layers are not "
+                                f"supported (their weights are stored quantized)")
+        policy = (policy.get("config") or {}).get("name")
+    if policy not in _POLICY_DTYPES:
+        raise ArgumentError(f"dtype policy {policy!r} is not one axisdot knows ({', '.join(_POLICY_DTYPES)})")
+    return _POLICY_DTYPES[policy]

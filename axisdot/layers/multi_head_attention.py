@@ -1,0 +1,308 @@
+"""``axisdot.MultiHeadAttention``: ``keras.layers.MultiHeadAttention`` as a ``torch.nn.Module``.
+
+The projections are :class:`~axisdot.layers.einsum_dense.EinsumDense` submodules named
+and laid out as Keras's (``query_dense``, ``key_dense``, ``value_dense``,
+``output_dense``, and ``gate_dense`` with ``use_gate``), so Keras weights copy in
+directly. The attention equations come from :mod:`axisdot.attention_spec` and run as
+planned contractions, except where Keras itself runs its fused kernel: inputs of rank
+3 (one attention axis), no dropout and no scores returned go to
+``torch.nn.functional.scaled_dot_product_attention``, with Keras's additive mask.
+Each path computes what Keras's same path computes, masks and fully masked rows
+included (the fused path averages the values there, the einsum path gives zeros).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Optional, Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
+from .. import cache as _cache
+from ..attention_spec import AttentionSpec, analyze_attention, attention_axes_arg, check_heads
+from ..errors import ArgumentError, AxisdotTypeError, OperandError, ShapeError
+from .einsum_dense import EinsumDense, policy_dtype
+
+__all__ = ["MultiHeadAttention"]
+
+Shape = Sequence[Optional[int]]
+
+
+def _mask(value: Any, name: str) -> Optional[torch.Tensor]:
+    if value is None:
+        return None
+    if not isinstance(value, torch.Tensor):
+        raise OperandError(f"MultiHeadAttention: {name} must be a torch.Tensor (bool, or nonzero for 'attend'), "
+                           f"got {type(value).__name__}")
+    return value if value.dtype == torch.bool else value != 0
+
+
+def _large_negative_fused(dtype: torch.dtype) -> float:
+    return -0.7 * (65500.0 if dtype == torch.float16 else 3.38953e38)
+
+
+class MultiHeadAttention(torch.nn.Module):
+    """``keras.layers.MultiHeadAttention`` of Keras 3, with Keras's weights and results.
+
+    Constructor arguments are Keras's: ``num_heads``, ``key_dim``, ``value_dim``,
+    ``dropout``, ``use_bias``, ``output_shape``, ``attention_axes`` (any input axes but
+    the batch and the last, negative counting from the end), ``use_gate`` and
+    ``sliding_window``. Give ``query_shape`` (and ``value_shape``, ``key_shape`` when
+    they differ; batch axis first, None for unknown sizes) to build at construction;
+    otherwise the layer is built on its first call.
+
+    Call: ``(query, value, key=None, attention_mask=None, return_attention_scores=False,
+    training=None, use_causal_mask=False, query_mask=None, value_mask=None,
+    key_mask=None)``. Masks are bool (or nonzero for "attend") and broadcast as Keras
+    broadcasts them: ``attention_mask`` ``(B, T, S)`` (with several attention axes,
+    ``(B, T1, T2, S1, S2)``), per-input masks ``(B, T)`` / ``(B, S)``. ``training``
+    defaults to the module's mode: dropout applies to the attention probabilities in
+    training only. ``query_mask`` is applied as given (Keras reads it only from a
+    Keras tensor's mask).
+
+    >>> mha = MultiHeadAttention(num_heads=4, key_dim=8, query_shape=(None, 5, 16))
+    >>> tuple(mha(torch.ones(2, 5, 16), torch.ones(2, 7, 16)).shape)
+    (2, 5, 16)
+    """
+
+    def __init__(self, num_heads: int, key_dim: int, value_dim: Optional[int] = None, dropout: float = 0.0,
+                 use_bias: bool = True, output_shape: Union[None, int, Sequence[int]] = None,
+                 attention_axes: Union[None, int, Sequence[int]] = None, *, use_gate: bool = False,
+                 sliding_window: Optional[int] = None, query_shape: Optional[Shape] = None,
+                 value_shape: Optional[Shape] = None, key_shape: Optional[Shape] = None, device: Any = None,
+                 dtype: Optional[torch.dtype] = None) -> None:
+        super().__init__()
+        check_heads(num_heads, key_dim, value_dim)
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise ArgumentError(f"MultiHeadAttention: dropout must be a float in [0, 1), got {dropout!r}")
+        if sliding_window is not None and (isinstance(sliding_window, bool) or not isinstance(sliding_window, int)
+                                           or sliding_window < 1):
+            raise ArgumentError(f"MultiHeadAttention: sliding_window must be None or an int >= 1, got {sliding_window!r}")
+        self.num_heads, self.key_dim = num_heads, key_dim
+        self.value_dim = value_dim if value_dim else key_dim
+        self.dropout = float(dropout)
+        self.use_bias, self.use_gate, self.sliding_window = bool(use_bias), bool(use_gate), sliding_window
+        if output_shape is not None:
+            output_shape = (output_shape,) if isinstance(output_shape, int) else tuple(output_shape)
+        self.output_shape: Optional[tuple[int, ...]] = output_shape  # type: ignore[assignment]
+        self.attention_axes = attention_axes_arg(attention_axes)
+        self._factory = {"device": device, "dtype": dtype}
+        self.spec: Optional[AttentionSpec] = None
+        self.query_dense: Optional[EinsumDense] = None
+        self.key_dense: Optional[EinsumDense] = None
+        self.value_dense: Optional[EinsumDense] = None
+        self.output_dense: Optional[EinsumDense] = None
+        self.gate_dense: Optional[EinsumDense] = None
+        if query_shape is not None:
+            self.build(query_shape, value_shape if value_shape is not None else query_shape, key_shape)
+
+    # -- building ------------------------------------------------------------------------
+
+    def build(self, query_shape: Shape, value_shape: Shape, key_shape: Optional[Shape] = None) -> None:
+        """Create the projections for inputs of these shapes (Keras's ``build``)."""
+        spec = analyze_attention(query_shape, value_shape, key_shape, self.num_heads, self.key_dim, self.value_dim,
+                                 self.output_shape, self.attention_axes)
+
+        def dense(projection: tuple, shape: Any, activation: Any = None) -> EinsumDense:
+            equation, bias, out = projection
+            return EinsumDense(equation, out, activation, bias if self.use_bias else None, input_shape=shape,
+                               **self._factory)
+
+        self.query_dense = dense(spec.query_projection, spec.query_shape)
+        self.key_dense = dense(spec.key_projection, spec.key_shape)
+        self.value_dense = dense(spec.value_projection, spec.value_shape)
+        if self.use_gate:
+            self.gate_dense = dense(spec.value_projection, spec.query_shape, "sigmoid")
+        self.output_dense = dense(spec.output_projection, spec.output_projection_input)
+        self.spec = spec
+
+    # -- running --------------------------------------------------------------------------
+
+    def forward(self, query: torch.Tensor, value: torch.Tensor, key: Optional[torch.Tensor] = None,
+                attention_mask: Optional[torch.Tensor] = None, return_attention_scores: bool = False,
+                training: Optional[bool] = None, use_causal_mask: bool = False,
+                query_mask: Optional[torch.Tensor] = None, value_mask: Optional[torch.Tensor] = None,
+                key_mask: Optional[torch.Tensor] = None) -> Any:
+        for name, t in (("query", query), ("value", value), ("key", key)):
+            if t is not None and not isinstance(t, torch.Tensor):
+                raise OperandError(f"MultiHeadAttention: {name} must be a torch.Tensor, got {type(t).__name__}")
+        if key is None:
+            key = value
+        if self.spec is None:
+            self.build(tuple(query.shape), tuple(value.shape), tuple(key.shape))
+        spec = self.spec
+        assert spec is not None and self.query_dense is not None  # built above
+        if query.ndim != len(spec.query_shape):
+            raise ShapeError(f"MultiHeadAttention: built for queries of rank {len(spec.query_shape)} "
+                             f"(shape {spec.query_shape}), got shape {tuple(query.shape)}")
+        training = self.training if training is None else bool(training)
+        masks = [_mask(m, n) for m, n in ((query_mask, "query_mask"), (value_mask, "value_mask"),
+                                          (key_mask, "key_mask"), (attention_mask, "attention_mask"))]
+        causal_only = use_causal_mask and all(m is None for m in masks) and self.sliding_window is None
+        mask = None if causal_only else self._combined_mask(query, value, *masks, use_causal_mask)
+        gate = self.gate_dense(query) if self.gate_dense is not None else None
+        q, k, v = self.query_dense(query), self.key_dense(key), self.value_dense(value)  # type: ignore[misc]
+        if q.ndim == 4 and self.dropout == 0.0 and not return_attention_scores:
+            out, scores = self._fused(q, k, v, mask, causal_only), None
+        else:
+            out, scores = self._einsum(q, k, v, mask, causal_only, training)
+        if gate is not None:
+            out = out * gate
+        out = self.output_dense(out)  # type: ignore[misc]
+        return (out, scores) if return_attention_scores else out
+
+    def _combined_mask(self, query: torch.Tensor, value: torch.Tensor, query_mask: Optional[torch.Tensor],
+                       value_mask: Optional[torch.Tensor], key_mask: Optional[torch.Tensor],
+                       attention_mask: Optional[torch.Tensor], use_causal_mask: bool) -> Optional[torch.Tensor]:
+        """Keras's ``_compute_attention_mask``: every mask ANDed, shaped (B, T, S)."""
+        auto = None
+        for part in (None if query_mask is None else query_mask.unsqueeze(-1),
+                     None if value_mask is None else value_mask.unsqueeze(-2),
+                     None if key_mask is None else key_mask.unsqueeze(-2)):
+            if part is not None:
+                auto = part if auto is None else auto & part
+        t, s = query.shape[1], value.shape[1]
+        if use_causal_mask:
+            causal = torch.ones((1, t, s), dtype=torch.bool, device=query.device).tril()
+            auto = causal if auto is None else auto & causal
+        if self.sliding_window is not None:
+            rows = torch.arange(t, device=query.device).view(1, t, 1)
+            cols = torch.arange(s, device=query.device).view(1, 1, s)
+            band = (rows - cols).abs() < self.sliding_window
+            auto = band if auto is None else auto & band
+        if auto is None:
+            return attention_mask
+        return auto if attention_mask is None else attention_mask & auto
+
+    def _expand(self, mask: torch.Tensor, rank: int, scores_shape: Optional[tuple[int, ...]]) -> torch.Tensor:
+        spec = self.spec
+        assert spec is not None
+        at = spec.mask_expansion_axis
+        while mask.ndim < rank:
+            mask = mask.unsqueeze(at)
+        if scores_shape is not None:
+            try:
+                fits = torch.broadcast_shapes(tuple(mask.shape), scores_shape) == scores_shape
+            except RuntimeError:
+                fits = False
+            if not fits or mask.ndim > rank:
+                raise ShapeError(
+                    f"MultiHeadAttention: the attention mask of shape {tuple(mask.shape)} (after Keras inserts axes "
+                    f"at {at}) does not broadcast to the scores {scores_shape} (batch, other axes, heads, query "
+                    f"attention axes, key attention axes)"
+                )
+        return mask
+
+    def _fused(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor],
+               causal_only: bool) -> torch.Tensor:
+        """Keras's fused path (``ops.dot_product_attention`` on the torch backend)."""
+        q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # (B, N, T, H)
+        scale = 1.0 / math.sqrt(float(self.key_dim))
+        additive = None
+        if mask is not None:
+            shape = (q.shape[0], q.shape[1], q.shape[2], k.shape[2])
+            bool_mask = self._expand(mask, 4, shape)
+            additive = torch.where(bool_mask, torch.zeros((), dtype=q.dtype, device=q.device),
+                                   torch.tensor(_large_negative_fused(q.dtype), dtype=q.dtype, device=q.device))
+        if additive is not None and q.device.type == "cpu":
+            # PyTorch's CPU flash kernel gets the gradient of a fully masked row wrong (it
+            # weighs every key by 1, not by the uniform 1/S its forward uses): the math kernel
+            with sdpa_kernel(SDPBackend.MATH):
+                out = F.scaled_dot_product_attention(q, k, v, attn_mask=additive, scale=scale)
+        else:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=additive,
+                                                 is_causal=causal_only and mask is None, scale=scale)
+        return out.transpose(1, 2)
+
+    def _einsum(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: Optional[torch.Tensor],
+                causal_only: bool, training: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Keras's einsum path: scaled query, scores, masked softmax, dropout, combination."""
+        spec = self.spec
+        assert spec is not None
+        if causal_only:
+            t, s = q.shape[1], v.shape[1]
+            mask = torch.ones((1, t, s), dtype=torch.bool, device=q.device).tril()
+        q = q * torch.tensor(1.0 / math.sqrt(float(self.key_dim)), dtype=q.dtype)
+        scores = _cache.einsum_ranked(spec.dot_product_equation, (k.ndim, q.ndim))([k, q])
+        if mask is not None:
+            mask = self._expand(mask, scores.ndim, tuple(scores.shape))
+            scores = torch.where(mask, scores, -3e4 if scores.dtype == torch.float16 else -1e9)
+        if len(spec.softmax_axes) == 1:
+            probs = torch.softmax(scores, dim=spec.softmax_axes[0])
+        else:
+            probs = torch.exp(scores - torch.logsumexp(scores, dim=spec.softmax_axes, keepdim=True))
+        if mask is not None:
+            probs = torch.where(mask, probs, 0.0)
+        final = F.dropout(probs, self.dropout, training=True) if training and self.dropout > 0 else probs
+        out = _cache.einsum_ranked(spec.combine_equation, (final.ndim, v.ndim))([final, v])
+        return out, probs
+
+    def extra_repr(self) -> str:
+        parts = [f"num_heads={self.num_heads}", f"key_dim={self.key_dim}"]
+        if self.value_dim != self.key_dim:
+            parts.append(f"value_dim={self.value_dim}")
+        if self.dropout:
+            parts.append(f"dropout={self.dropout}")
+        if self.output_shape:
+            parts.append(f"output_shape={self.output_shape}")
+        if self.spec is not None:
+            parts.append(f"attention_axes={self.spec.axes}")
+        elif self.attention_axes is not None:
+            parts.append(f"attention_axes={self.attention_axes}")
+        if self.use_gate:
+            parts.append("use_gate=True")
+        if self.sliding_window is not None:
+            parts.append(f"sliding_window={self.sliding_window}")
+        return ", ".join(parts) + ("" if self.spec is not None else ", unbuilt")
+
+    # -- Keras configs and layers ---------------------------------------------------------
+
+    def get_config(self) -> dict[str, Any]:
+        """The keys of Keras's ``MultiHeadAttention.get_config()`` that define the layer."""
+        return {
+            "num_heads": self.num_heads, "key_dim": self.key_dim, "value_dim": self.value_dim,
+            "dropout": self.dropout, "use_bias": self.use_bias, "use_gate": self.use_gate,
+            "output_shape": None if self.output_shape is None else list(self.output_shape),
+            "attention_axes": list(self.spec.axes) if self.spec is not None else (
+                None if self.attention_axes is None else list(self.attention_axes)),
+            "sliding_window": self.sliding_window,
+        }
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, query_shape: Optional[Shape] = None,
+                    value_shape: Optional[Shape] = None, key_shape: Optional[Shape] = None,
+                    dtype: Optional[torch.dtype] = None) -> "MultiHeadAttention":
+        """Build from a Keras MultiHeadAttention config (keys Keras added over time,
+        ``use_gate`` and ``sliding_window``, default to off)."""
+        for key in ("num_heads", "key_dim"):
+            if key not in config:
+                raise ArgumentError(f"MultiHeadAttention.from_config: the config has no {key!r} key")
+        return cls(config["num_heads"], config["key_dim"], config.get("value_dim"), config.get("dropout", 0.0),
+                   config.get("use_bias", True), config.get("output_shape"), config.get("attention_axes"),
+                   use_gate=bool(config.get("use_gate", False)), sliding_window=config.get("sliding_window"),
+                   query_shape=query_shape, value_shape=value_shape, key_shape=key_shape,
+                   dtype=dtype if dtype is not None else policy_dtype(config.get("dtype")))
+
+    @classmethod
+    def from_keras(cls, layer: Any) -> "MultiHeadAttention":
+        """The module for a live, built ``keras.layers.MultiHeadAttention``, with its weights."""
+        import numpy as np
+
+        if not layer.built:
+            raise ArgumentError(f"MultiHeadAttention.from_keras: the Keras layer {layer.name!r} is not built yet; "
+                                f"call it once or build it first")
+        shapes = (layer.get_build_config() or {}).get("shapes_dict", {})
+        module = cls.from_config(layer.get_config(), query_shape=shapes.get("query_shape"),
+                                 value_shape=shapes.get("value_shape"), key_shape=shapes.get("key_shape"))
+        pairs = [("query_dense", layer.query_dense), ("key_dense", layer.key_dense),
+                 ("value_dense", layer.value_dense), ("output_dense", layer.output_dense)]
+        if module.use_gate:
+            pairs.append(("gate_dense", layer._gate_dense))
+        with torch.no_grad():
+            for name, sub in pairs:
+                mine = getattr(module, name)
+                mine.kernel.copy_(torch.as_tensor(np.asarray(sub.kernel)))
+                if mine.bias is not None:
+                    mine.bias.copy_(torch.as_tensor(np.asarray(sub.bias)))
+        return module
