@@ -1,15 +1,18 @@
-"""The ``axisdot`` command line: ``explain`` a contraction, ``port`` a saved Keras model."""
+"""The ``axisdot`` command line: ``explain`` a contraction, ``port`` a saved Keras model.
+
+Parsing the command needs nothing but the standard library: ``--help`` and usage
+errors answer before torch is imported (the commands import what they need).
+Errors are reported in the command's own terms, with the command that failed.
+"""
 from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from typing import Any, Optional, Sequence
 
 from .errors import AxisdotError
-from .explanation import build_explanation as explain
-from .render import shape_text
-from .port import port
 
 EPILOG = """\
 examples:
@@ -21,6 +24,7 @@ examples:
   axisdot explain --x 4,3,2 --y 2,4 --mode dot_general --contract 0:1 --batch 2:0
   axisdot explain "bij,bjk,bkl->bil" --shapes 8,32,64 8,64,16 8,16,4
   axisdot port model.keras --json
+  axisdot port model.keras --weights ported.pt   (state dicts keyed by layer path)
 
 axes forms: -1 (one int), 3,1 (a pair), 1,2:2,1 (x axes:y axes), none (batch_dot's
 default). Write a value starting with '-' followed by more as --axes=-1,-2.
@@ -84,9 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="batch_dot: Keras 3 rules (default) or legacy Keras 2.2.4 rules")
     ex.add_argument("--shapes", type=parse_shape, nargs="+", help="einsum: one shape per operand")
     ex.add_argument("--json", action="store_true", help="print JSON only")
-    po = sub.add_parser("port", help="list the Dot layers of a saved Keras model and their PyTorch lines")
+    po = sub.add_parser("port", help="list the Dot, EinsumDense and MultiHeadAttention layers of a saved Keras model "
+                                     "and the axisdot modules that replace them")
     po.add_argument("model", help="a .keras file or a model.to_json() file")
     po.add_argument("--json", action="store_true", help="print JSON only")
+    po.add_argument("--weights", metavar="OUT.pt", help="also write the modules' state dicts, keyed by layer path, "
+                                                        "with the file's weights (torch.save; needs h5py)")
     return parser
 
 
@@ -94,9 +101,12 @@ def _explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
     if args.equation is not None:
         if args.shapes is None:
             parser.error("explain EQUATION needs --shapes, one shape per operand")
-        return explain(args.equation, *args.shapes)
-    if args.x is None or args.y is None:
+    elif args.x is None or args.y is None:
         parser.error("explain needs --x and --y (or an einsum equation with --shapes)")
+    from .explanation import build_explanation as explain
+
+    if args.equation is not None:
+        return explain(args.equation, *args.shapes)
     if args.mode == "dot_general":
         batch = args.batch if args.batch is not None else ((), ())
         return explain(args.x, args.y, mode="dot_general", contract=args.contract, batch=batch)
@@ -106,25 +116,26 @@ def _explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
     return explain(args.x, args.y, mode=args.mode, normalize=args.normalize, **kwargs)
 
 
-def _shape(shape: Sequence[Optional[int]]) -> str:
-    return shape_text(shape, unknown="None")
+def _port(args: argparse.Namespace) -> str:
+    from . import port
 
+    layers = port.load(args.model) if args.weights else port.port(args.model)
+    if args.weights:
+        import torch
 
-def _port_text(layers: list) -> str:
-    if not layers:
-        return "no Dot layers found"
-    blocks = []
-    for d in layers:
-        shapes = ", ".join(_shape(s) for s in d.input_shapes) if d.input_shapes else "unknown: the file records no input shapes"
-        rows = [("axes", f"{d.axes!r}   normalize {d.normalize}"), ("inputs", shapes),
-                ("equation", d.equation or "unknown without input shapes"),
-                ("output", _shape(d.output_shape) if d.output_shape else "unknown"),
-                ("axisdot", d.axisdot), ("torch", d.torch or "unknown without input shapes")]
-        blocks.append("\n".join([d.name] + [f"  {k:<9} {v}" for k, v in rows]))
-    return "\n\n".join(blocks)
+        torch.save({layer.name: layer.module.state_dict() for layer in layers}, args.weights)
+    if args.json:
+        return json.dumps([layer.to_dict() for layer in layers], indent=2)
+    from .port.report import report
+
+    text = report(layers)
+    if args.weights:
+        text += f"\n\nwrote the state dicts of {len(layers)} layer{'s' if len(layers) != 1 else ''} to {args.weights}"
+    return text
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -132,10 +143,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             result = _explain(args, parser)
             print(json.dumps(result.to_dict(), indent=2) if args.json else str(result))
         else:
-            layers = port(args.model)
-            print(json.dumps([d.to_dict() for d in layers], indent=2) if args.json else _port_text(layers))
+            print(_port(args))
     except AxisdotError as err:
-        print(f"axisdot: error: {err}", file=sys.stderr)
+        print(f"axisdot: error: {err}\nin the command: axisdot {shlex.join(argv)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader (e.g. `| head`) went away: not an error of ours
         sys.stderr.close()

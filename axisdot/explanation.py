@@ -328,7 +328,10 @@ def _report(e: Explanation) -> list[str]:
             ops = ",".join(map(str, s.operands))
             lines.append(f"    {i}. operands {ops:<6} {s.equation:<24} {_fmt(s.flops):>14} FLOPs   {s.lowering}")
     if e.flops is None:
-        lines.append("  cost      unknown: give shapes, not ranks")
+        if any(op.shape is None for op in e.inputs):
+            lines.append("  cost      unknown: give shapes, not ranks")
+        else:
+            lines.append("  cost      unknown: some sizes are unknown (?); give them to count FLOPs")
     else:
         lines.append(f"  cost      {_fmt(e.flops)} FLOPs; largest intermediate {_fmt(e.largest_intermediate)} elements")
     lines.append(f"  torch     {e.code}")

@@ -157,9 +157,10 @@ def test_port_finds_every_dot_layer_with_its_shapes(saved, filename):
     assert layers["outer/inner/scores"]["output_shape"] == [None, 3, 4]
     assert layers["outer/vec"]["output_shape"] == [None, 1]
     assert layers["outer/attend"]["input_shapes"] == [[None, 3, 4], [None, 4, 6]]
-    assert layers["outer/seq/selfsim_block/self_sim"]["normalize"] is True
-    assert set(layers["outer/vec"]) == {"name", "axes", "normalize", "input_shapes", "equation", "output_shape",
-                                       "axisdot", "torch"}
+    assert layers["outer/seq/selfsim_block/self_sim"]["config"]["normalize"] is True
+    assert layers["outer/vec"]["class_name"] == "Dot" and layers["outer/vec"]["config"]["axes"] == [1, 1]
+    assert set(layers["outer/vec"]) == {"name", "class_name", "config", "input_shapes", "equations", "equation",
+                                       "output_shape", "axisdot", "torch", "weights"}
 
 
 def test_each_ported_line_gives_what_the_keras_layer_gives(saved):
@@ -173,7 +174,7 @@ def test_each_ported_line_gives_what_the_keras_layer_gives(saved):
         via_axisdot = eval(d["axisdot"], {"axisdot": axisdot})(x, y)  # noqa: S307
         np.testing.assert_allclose(via_torch.numpy(), expected, atol=1e-5, err_msg=d["name"])
         np.testing.assert_allclose(via_axisdot.numpy(), expected, atol=1e-5, err_msg=d["name"])
-        if not d["normalize"]:
+        if not d["config"]["normalize"]:
             via_equation = torch.einsum(d["equation"], x, y).reshape(expected.shape)
             np.testing.assert_allclose(via_equation.numpy(), expected, atol=1e-5, err_msg=d["name"])
 

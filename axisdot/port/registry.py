@@ -1,0 +1,228 @@
+"""From Keras class name to the axisdot module that replaces the layer.
+
+Each :class:`Porter` builds the module from a layer's config and recorded input shapes
+(:meth:`Porter.build`) and copies its weights in from ``model.weights.h5``
+(:meth:`Porter.load`); :func:`register` adds one for another class.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Optional
+
+import torch
+
+from ..errors import AxisdotError, ModelFileError
+from ..explanation import explain
+from ..layers import Dot, EinsumDense, MultiHeadAttention
+from .walk import LayerEntry
+from .weights import find_group, read_vars
+
+__all__ = ["PortedLayer", "Porter", "PORTERS", "register"]
+
+Shape = Optional[list[Optional[int]]]
+
+
+@dataclass
+class PortedLayer:
+    """One Keras layer and its PyTorch replacement.
+
+    ``module`` is the axisdot module (with the file's weights after
+    :func:`axisdot.port.load`); ``equations`` the einsum equations it runs, by role;
+    ``axisdot`` a line building the module; ``torch`` a line of plain PyTorch doing the
+    same (None where there is no single line); ``weights`` the module's parameter shapes.
+    Shapes and equations are None / empty when the file records no input shapes.
+    """
+
+    name: str
+    class_name: str
+    config: dict[str, Any]
+    input_shapes: Optional[list[Shape]]
+    equations: dict[str, str]
+    output_shape: Shape
+    axisdot: str
+    torch: Optional[str]
+    weights: dict[str, list[int]]
+    module: torch.nn.Module = field(repr=False, compare=False)
+
+    @property
+    def equation(self) -> Optional[str]:
+        """The layer's main contraction: the Dot's, the EinsumDense's, the attention scores'."""
+        for key in ("dot", "dense", "scores"):
+            if key in self.equations:
+                return self.equations[key]
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in asdict(self).items() if k != "module"}
+        data["equation"] = self.equation
+        return data
+
+
+def _shape(value: Any) -> Shape:
+    return list(value) if isinstance(value, (list, tuple)) else None
+
+
+def _weights(module: torch.nn.Module) -> dict[str, list[int]]:
+    from torch.nn.parameter import UninitializedParameter
+
+    return {k: list(v.shape) for k, v in module.state_dict(keep_vars=True).items()
+            if not isinstance(v, UninitializedParameter)}
+
+
+def _as_tuple(value: Any) -> Any:
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, list) else value
+
+
+# -- Dot ------------------------------------------------------------------------------------
+
+
+def _build_dot(entry: LayerEntry) -> PortedLayer:
+    cfg = entry.config
+    axes, normalize = _as_tuple(cfg["axes"]), cfg.get("normalize", False)
+    built = entry.build_config.get("input_shape")
+    shapes = built if isinstance(built, list) and len(built) == 2 and all(isinstance(s, list) for s in built) \
+        else entry.call_tensor_shapes()
+    shapes = shapes if len(shapes) == 2 and all(isinstance(s, list) for s in shapes) else None
+    module = Dot(axes, normalize)
+    equations, out, code = {}, None, None
+    if shapes is not None:
+        e = explain(shapes[0], shapes[1], axes, normalize=normalize)
+        equations, code = {"dot": e.equation}, e.code
+        out = _shape(e.output_shape)
+    return PortedLayer(entry.name, "Dot", {"axes": axes, "normalize": normalize}, shapes, equations, out,
+                       f"axisdot.Dot(axes={axes!r}, normalize={normalize!r})", code, {}, module)
+
+
+# -- EinsumDense ----------------------------------------------------------------------------
+
+
+def _build_dense(entry: LayerEntry) -> PortedLayer:
+    built = entry.build_config.get("input_shape")
+    calls = entry.call_tensor_shapes()
+    shape = built if isinstance(built, list) else (calls[0] if calls and isinstance(calls[0], list) else None)
+    module = EinsumDense.from_config(entry.config, input_shape=shape)
+    cfg = module.get_config()
+    args = [repr(cfg["equation"]), f"output_shape={tuple(cfg['output_shape'])!r}"]
+    if cfg["bias_axes"]:
+        args.append(f"bias_axes={cfg['bias_axes']!r}")
+    if cfg["activation"] != "linear":
+        args.append(f"activation={cfg['activation']!r}")
+    if cfg.get("lora_rank"):
+        args.append(f"lora_rank={cfg['lora_rank']}, lora_alpha={cfg['lora_alpha']}")
+    equations, out, code = {}, None, None
+    if module.spec is not None:
+        equation = module.spec_equation.explicit(len(module.spec.input_shape))
+        equations = {"dense": equation}
+        out = _shape(module.spec.output_shape)
+        code = f'torch.einsum("{equation}", x, kernel)' + (" + bias" if module.bias is not None else "")
+        if cfg["activation"] != "linear":
+            code = f"axisdot.layers.activations.ACTIVATIONS[{cfg['activation']!r}]({code})"
+    config = {k: cfg[k] for k in ("equation", "output_shape", "bias_axes", "activation")}
+    if cfg.get("lora_rank"):
+        config.update(lora_rank=cfg["lora_rank"], lora_alpha=cfg["lora_alpha"])
+    return PortedLayer(entry.name, "EinsumDense", config, None if shape is None else [shape], equations, out,
+                       f"axisdot.EinsumDense({', '.join(args)})", code, _weights(module), module)
+
+
+def _load_dense(module: EinsumDense, group: Any, layer: str) -> None:
+    names = ["kernel"] + (["bias"] if module.bias is not None else [])
+    values = read_vars(group, layer, names)
+    state = {name: value.to(getattr(module, name).dtype) for name, value in values.items()}
+    if module.lora_enabled:  # Keras saves the LoRA update merged into the kernel, and zeroes A and B on load
+        state["lora_kernel_a"] = torch.zeros_like(module.lora_kernel_a)  # type: ignore[arg-type]
+        state["lora_kernel_b"] = torch.zeros_like(module.lora_kernel_b)  # type: ignore[arg-type]
+    _load_state(module, state, layer)
+
+
+def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], layer: str) -> None:
+    own = module.state_dict()
+    for name, value in state.items():
+        if name in own and not isinstance(own[name], torch.nn.parameter.UninitializedParameter) \
+                and tuple(own[name].shape) != tuple(value.shape):
+            raise ModelFileError(f"layer {layer!r}: the weight {name!r} in model.weights.h5 has shape "
+                                 f"{tuple(value.shape)}, but the layer's config makes it {tuple(own[name].shape)}")
+    module.load_state_dict(state, strict=True)
+
+
+# -- MultiHeadAttention ---------------------------------------------------------------------
+
+
+def _build_attention(entry: LayerEntry) -> PortedLayer:
+    shapes = entry.build_config.get("shapes_dict") or {}
+    q, v, k = shapes.get("query_shape"), shapes.get("value_shape"), shapes.get("key_shape")
+    if q is None:
+        calls = entry.call_tensor_shapes()
+        q, v = (calls + [None, None])[:2]
+        k = calls[2] if len(calls) > 2 else None
+    module = MultiHeadAttention.from_config(entry.config, query_shape=q, value_shape=v, key_shape=k)
+    config = module.get_config()
+    args = [f"num_heads={module.num_heads}", f"key_dim={module.key_dim}"]
+    for key, default in (("value_dim", module.key_dim), ("dropout", 0.0), ("use_bias", True), ("output_shape", None),
+                         ("use_gate", False), ("sliding_window", None)):
+        if config[key] != default and config[key] is not None:
+            args.append(f"{key}={_as_tuple(config[key])!r}")
+    equations, out, inputs = {}, None, None
+    if module.spec is not None:
+        spec = module.spec
+        args.append(f"attention_axes={spec.axes!r}")
+        equations = {"query": spec.query_projection[0], "key": spec.key_projection[0],
+                     "value": spec.value_projection[0], "scores": spec.dot_product_equation,
+                     "combine": spec.combine_equation, "output": spec.output_projection[0]}
+        out = list(spec.query_shape[:-1]) + list(module.output_shape or spec.query_shape[-1:])
+        inputs = [list(spec.query_shape), list(spec.value_shape)] + ([list(spec.key_shape)] if k is not None else [])
+    return PortedLayer(entry.name, "MultiHeadAttention", config, inputs, equations, out,
+                       f"axisdot.MultiHeadAttention({', '.join(args)})", None, _weights(module), module)
+
+
+def _load_attention(module: MultiHeadAttention, group: Any, layer: str) -> None:
+    if module.spec is None:
+        raise ModelFileError(f"layer {layer!r}: the file records no input shapes for this MultiHeadAttention, "
+                             f"so its projections cannot be built")
+    subs = ["query_dense", "key_dense", "value_dense", "output_dense"] + (["gate_dense"] if module.use_gate else [])
+    for sub in subs:
+        saved = "_gate_dense" if sub == "gate_dense" else sub
+        child = None if group is None else find_group(group, saved, (f"_{saved}",))
+        _load_dense(getattr(module, sub), child, f"{layer}/{sub}")
+
+
+@dataclass(frozen=True)
+class Porter:
+    """How one Keras class becomes an axisdot module."""
+
+    class_name: str
+    build: Callable[[LayerEntry], PortedLayer]
+    load: Optional[Callable[[Any, Any, str], None]] = None  #: None: no weights
+
+
+PORTERS: dict[str, Porter] = {}
+
+
+def register(porter: Porter) -> None:
+    """Port layers of ``porter.class_name`` with it (replacing any earlier porter)."""
+    PORTERS[porter.class_name] = porter
+
+
+register(Porter("Dot", _build_dot))
+register(Porter("EinsumDense", _build_dense, _load_dense))
+register(Porter("MultiHeadAttention", _build_attention, _load_attention))
+
+
+def build(entry: LayerEntry) -> PortedLayer:
+    """The ported layer for a config entry, errors naming the layer."""
+    try:
+        return PORTERS[entry.class_name].build(entry)
+    except (AxisdotError, KeyError, TypeError, ValueError) as err:
+        if isinstance(err, ModelFileError):
+            raise
+        raise ModelFileError(f"{entry.class_name} layer {entry.name!r}: {err}") from None
+
+
+def load_weights(ported: PortedLayer, entry: LayerEntry, h5: Any) -> None:
+    """Copy the layer's weights from the open ``model.weights.h5`` into its module."""
+    porter = PORTERS[entry.class_name]
+    if porter.load is None:
+        return
+    group = find_group(h5, entry.h5_path)
+    with torch.no_grad():
+        porter.load(ported.module, group, entry.name)
+    ported.weights = _weights(ported.module)
