@@ -35,6 +35,8 @@ __all__ = ["dot", "batch_dot", "tensordot", "dot_general", "einsum", "equation",
 Axes = Union[int, Sequence[int], Sequence[Sequence[int]]]
 _NONE = type(None)
 _Tensor = torch.Tensor
+_einsum_ranked = _cache.einsum_ranked
+_dot_plan, _batch_dot_plan = _cache.dot_plan, _cache.batch_dot_plan
 
 
 def _shapes(x: Any, y: Any) -> list[str]:
@@ -114,18 +116,18 @@ def dot(x: Any, y: Any = None, axes: Axes = -1, *, normalize: Union[bool, str] =
     kind = axes.__class__
     if kind is int or kind is tuple and len(axes) == 2 and axes[0].__class__ is int and axes[1].__class__ is int:
         try:
-            plan = _cache.dot_plan(x.ndim, y.ndim, axes)
-        except AttributeError:
+            plan = _dot_plan(x.ndim, y.ndim, axes)
+        except AttributeError:  # not tensors: Keras's dot([x, y], ...), or a bad operand
             plan = None
         except AxisdotError as err:
             raise with_context(err, _shapes(x, y)) from err.__cause__
         if plan is not None:
-            if normalize is not False:
-                return _normalized(plan, x, y, normalize)
-            try:
-                return plan.run(x, y)
-            except RECOVERABLE as err:
-                return plan.recover(x, y, err)
+            if normalize is False:
+                try:
+                    return plan.run(x, y)
+                except RECOVERABLE as err:
+                    return plan.recover(x, y, err)
+            return _normalized(plan, x, y, normalize)
     x, y, axes, positional = _pair_form(x, y, axes, "dot")
     if positional is not _UNSET:
         if normalize is not False:
@@ -148,10 +150,10 @@ def batch_dot(x: Any, y: Any = None, axes: Optional[Axes] = None, *, semantics: 
     """
     if semantics == "keras3":
         kind = axes.__class__
-        if kind is _NONE or kind is int or kind is tuple and len(axes) == 2 \
-                and axes[0].__class__ is int and axes[1].__class__ is int:
+        if kind is _NONE or kind is int or kind is tuple and len(axes) == 2 and axes[0].__class__ is int \
+                and axes[1].__class__ is int:
             try:
-                plan = _cache.batch_dot_plan(x.ndim, y.ndim, axes)
+                plan = _batch_dot_plan(x.ndim, y.ndim, axes)
             except AttributeError:
                 plan = None
             except AxisdotError as err:
@@ -268,9 +270,16 @@ def einsum(*args: Any, optimize: Any = "auto", memory_limit: Any = None) -> torc
     >>> einsum(torch.ones(2, 3), [0, 1], torch.ones(3, 4), [1, 2], [0, 2]).shape
     torch.Size([2, 4])
     """
+    if len(args) == 3 and memory_limit is None and optimize == "auto":  # the common call: two operands
+        equation, x, y = args
+        if equation.__class__ is str and isinstance(x, _Tensor) and isinstance(y, _Tensor):
+            try:
+                return _einsum_ranked(equation, (x.ndim, y.ndim))(args[1:])
+            except AxisdotError as err:
+                raise with_context(err, [f"  shapes: {tuple(x.shape)}, {tuple(y.shape)}"]) from err.__cause__
     if not args:
         raise EquationError("axisdot.einsum: give an equation and its operands")
-    equation: Any = args[0]
+    equation = args[0]
     if equation.__class__ is str:
         operands: Sequence[Any] = args[1:]
         if len(operands) == 1 and operands[0].__class__ in (list, tuple):

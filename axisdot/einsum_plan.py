@@ -28,6 +28,7 @@ from .einsum_parse import Subscripts, letter_sizes, quote
 from .einsum_path import Step, choose_path, contraction_steps
 from .errors import AxisdotError, with_context
 from .operands import check_same_device, common_dtype, unsupported_dtype
+from .errors import ShapeError
 from .plan import RECOVERABLE
 
 __all__ = ["RankedEinsum", "SizedEinsum", "widens_to_int64", "NOMINAL_SIZE", "FLOATING"]
@@ -36,6 +37,8 @@ StepLookup = Callable[[str], tuple[Callable[..., torch.Tensor], str]]
 
 #: The size every axis is given when a path is chosen without sizes (symbolic shapes).
 NOMINAL_SIZE = 8
+
+_FALLBACK = RECOVERABLE + (ShapeError,)
 
 FLOATING = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64,
                       torch.complex64, torch.complex128})
@@ -142,6 +145,9 @@ class RankedEinsum:
         self.sub = sub
         self.sized = sized
         (self.fn, self.lowering) = step(sub.equation)
+        #: the step's plan, run as it is when the step is nothing else (see einsum_steps)
+        self.direct = getattr(self.fn, "direct", None) if not any(
+            term.count(c) > 1 for term in sub.inputs for c in term) else None
         terms = sub.inputs
         #: (operand, axis, operand, axis) pairs whose sizes must agree exactly
         pairs = []
@@ -158,11 +164,17 @@ class RankedEinsum:
         self.int_sensitive = bool(summed)
 
     def __call__(self, operands: Sequence[torch.Tensor]) -> torch.Tensor:
-        for i, a, j, b in self.diagonals:
-            if operands[i].shape[a] != operands[j].shape[b]:
-                return self.sized(operands)(operands)  # raises the diagonal's ShapeError
         if len(operands) == 2:
             x, y = operands
+            direct = self.direct
+            if direct is not None and x.dtype is y.dtype and (not self.int_sensitive or x.dtype in FLOATING):
+                try:  # the lowering checks what torch would not; anything unusual goes the sized way
+                    return direct(x, y)
+                except _FALLBACK:
+                    return self.sized(operands)(operands)
+            for i, a, j, b in self.diagonals:
+                if operands[i].shape[a] != operands[j].shape[b]:
+                    return self.sized(operands)(operands)  # raises the diagonal's ShapeError
             if x.dtype != y.dtype:
                 return self.sized(operands)(operands)
             xs, ys = x.shape, y.shape
@@ -175,8 +187,10 @@ class RankedEinsum:
                 return self.fn(x, y)
             except RECOVERABLE:
                 return self.sized(operands)(operands)
+        for i, a, j, b in self.diagonals:
+            if operands[i].shape[a] != operands[j].shape[b]:
+                return self.sized(operands)(operands)  # raises the diagonal's ShapeError
         (t,) = operands
         if self.int_sensitive and t.dtype not in FLOATING:
             return self.sized(operands)(operands)
         return self.fn(t)
-

@@ -53,7 +53,14 @@ RECOVERABLE = (RuntimeError, TypeError, AttributeError)
 #: Above this many bytes, a vector dot no longer multiplies elementwise first.
 SMALL_PRODUCT_BYTES = 2**20
 
-_bmm, _mm, _mv = torch.bmm, torch.mm, torch.mv
+_bmm, _mm, _mv, _matmul = torch.bmm, torch.mm, torch.mv, torch.matmul
+_BOOL = torch.bool
+_tracing = torch.jit.is_tracing
+
+
+def _T(t: torch.Tensor) -> torch.Tensor:
+    """The transposed view of t's last two axes."""
+    return t.transpose(-2, -1) if _tracing() else t.mT
 
 
 def _layouts(spec: Spec) -> tuple[tuple[int, ...], bool, tuple[int, ...], bool]:
@@ -91,6 +98,8 @@ class Plan:
         nb, nc = len(spec.batch[0]), len(spec.contract[0])
         self.sum_dims = tuple(range(nb, nb + nc))
         self.expands = spec.expands
+        self.keepdim = self.expands and nc == 1  # sum keeping the axis gives Keras's (batch, 1) at once
+        self.scalar = spec.x_rank == 0 or spec.y_rank == 0
         if not (spec.x_free or spec.y_free):
             self.lowering = "vector dot"
             self.run: Run = self._vector_dot
@@ -100,6 +109,9 @@ class Plan:
         elif self.x_perm is None and self.y_perm is None and nb <= 1 and nc == 1 \
                 and len(spec.x_free) <= 1 and len(spec.y_free) <= 1:
             self.lowering, self.run = self._on_views(nb == 1, not spec.x_free, not spec.y_free)
+        elif self.x_perm is None and self.y_perm is None and nb == 0 and nc == 1 and not self.x_cf \
+                and spec.y_rank == 2:
+            self.lowering, self.run = "torch.matmul on views (leading axes folded)", self._on_leading_axes()
         else:
             self.lowering = "torch.bmm after permute/reshape"
             self.run = self._matmul
@@ -160,34 +172,46 @@ class Plan:
         raise err
 
     # -- lowerings -----------------------------------------------------------------------
+    # Each is a closure with its decisions taken here, once: the hot path does no work a
+    # plan could prove in advance. A transposed view is ``t.mT`` (a C attribute, cheaper
+    # than ``t.transpose(-2, -1)``), except while ``torch.jit`` traces (ONNX has no
+    # ``aten::mT``).
 
     def _on_views(self, batched: bool, x_vector: bool, y_vector: bool) -> tuple[str, Run]:
         """One bmm / mm / mv on the inputs or their transposed views."""
         x_t, y_t = self.x_cf, not self.y_cf
         if not batched:
             if x_vector:
-                return "torch.mv on views", (lambda x, y: _mv(y.transpose(-2, -1), x)) if self.y_cf else (lambda x, y: _mv(y, x))
+                return "torch.mv on views", (lambda x, y: _mv(_T(y), x)) if self.y_cf else (lambda x, y: _mv(y, x))
             if y_vector:
-                return "torch.mv on views", (lambda x, y: _mv(x.transpose(-2, -1), y)) if x_t else _mv
+                return "torch.mv on views", (lambda x, y: _mv(_T(x), y)) if x_t else _mv
             if x_t and y_t:
-                return "torch.mm on views", lambda x, y: _mm(x.transpose(-2, -1), y.transpose(-2, -1))
+                return "torch.mm on views", lambda x, y: _mm(_T(x), _T(y))
             if x_t:
-                return "torch.mm on views", lambda x, y: _mm(x.transpose(-2, -1), y)
-            return "torch.mm on views", (lambda x, y: _mm(x, y.transpose(-2, -1))) if y_t else _mm
+                return "torch.mm on views", lambda x, y: _mm(_T(x), y)
+            return "torch.mm on views", (lambda x, y: _mm(x, y.transpose(-2, -1) if _tracing() else y.mT)) \
+                if y_t else _mm
         label = "torch.bmm on views"
         if x_vector:
             if y_t:
-                return label, lambda x, y: _bmm(x.unsqueeze(1), y.transpose(-2, -1)).squeeze(1)
+                return label, lambda x, y: _bmm(x.unsqueeze(1), _T(y)).squeeze(1)
             return label, lambda x, y: _bmm(x.unsqueeze(1), y).squeeze(1)
         if y_vector:
             if x_t:
-                return label, lambda x, y: _bmm(x.transpose(-2, -1), y.unsqueeze(2)).squeeze(2)
+                return label, lambda x, y: _bmm(_T(x), y.unsqueeze(2)).squeeze(2)
             return label, lambda x, y: _bmm(x, y.unsqueeze(2)).squeeze(2)
         if x_t and y_t:
-            return label, lambda x, y: _bmm(x.transpose(-2, -1), y.transpose(-2, -1))
+            return label, lambda x, y: _bmm(_T(x), _T(y))
         if x_t:
-            return label, lambda x, y: _bmm(x.transpose(-2, -1), y)
-        return label, (lambda x, y: _bmm(x, y.transpose(-2, -1))) if y_t else _bmm
+            return label, lambda x, y: _bmm(_T(x), y)
+        return label, (lambda x, y: _bmm(x, y.transpose(-2, -1) if _tracing() else y.mT)) if y_t else _bmm
+
+    def _on_leading_axes(self) -> Run:
+        """x's free axes lead and its one contracted axis is last, y is a matrix:
+        ``torch.matmul`` folds x's leading axes into one mm (a view of x)."""
+        if self.y_cf:
+            return _matmul
+        return lambda x, y: _matmul(x, y.transpose(-2, -1) if _tracing() else y.mT)
 
     def _check_sizes(self, x: torch.Tensor, y: torch.Tensor) -> None:
         xs, ys = x.shape, y.shape
@@ -197,11 +221,15 @@ class Plan:
 
     def _elementwise_operands(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x and y checked and permuted for an elementwise product, which would
-        broadcast a size-1 axis or a CPU scalar silently where a matmul refuses."""
-        self._check_sizes(x, y)
-        if self.refuse_bool and (x.dtype == torch.bool or y.dtype == torch.bool):
+        broadcast a size-1 axis (or a CPU scalar) silently where a matmul refuses."""
+        if self.x_perm is None and self.y_perm is None:
+            if x.shape != y.shape:
+                self._check_sizes(x, y)  # raises, unless a batch of outer products lines up
+        else:
+            self._check_sizes(x, y)
+        if self.refuse_bool and (x.dtype is _BOOL or y.dtype is _BOOL):
             self.check_operands(x, y)
-        if x.device != y.device:
+        if self.scalar and x.device != y.device:  # only a 0-dim CPU tensor mixes devices in a product
             check_same_device([x, y], ("x", "y"), self.call)
         if self.x_perm is not None:
             x = x.permute(self.x_perm)
@@ -211,20 +239,19 @@ class Plan:
 
     def _vector_dot(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x, y = self._elementwise_operands(x, y)
-        if self.sum_dims and (x.dtype == torch.bool or y.dtype == torch.bool):
+        sum_dims = self.sum_dims
+        if not sum_dims:
+            out = x * y
+        elif x.dtype is _BOOL or y.dtype is _BOOL:
             raise OperandError(f"{self.call}: PyTorch has no sum of products of bool tensors (torch.einsum and "
                                f"torch.matmul refuse it too); cast the operands first, e.g. x.int() or x.float()")
-        small = x.numel() * max(x.element_size(), y.element_size()) <= SMALL_PRODUCT_BYTES
-        if not self.sum_dims:
+        elif x.numel() * x.element_size() <= SMALL_PRODUCT_BYTES or not x.is_floating_point():
+            # integer sums keep their dtype, as a matmul does (sum would widen them to int64)
             out = x * y
-        elif small or not (x.is_floating_point() or x.is_complex()):
-            out = x * y
-            if out.is_floating_point() or out.is_complex():
-                out = out.sum(self.sum_dims)
-            else:  # integer sums would widen to int64; a matmul keeps the dtype
-                out = out.sum(self.sum_dims, dtype=out.dtype)
+            out = out.sum(sum_dims, keepdim=self.keepdim, dtype=out.dtype)
+            return out.unsqueeze(-1) if self.expands and not self.keepdim else out
         else:  # no temporary: (n, 1, k) @ (n, k, 1), views of contiguous inputs
-            batch = x.shape[: len(x.shape) - len(self.sum_dims)]
+            batch = x.shape[: x.ndim - len(sum_dims)]
             n, k = math.prod(batch), math.prod(x.shape[len(batch):])
             out = _bmm(x.reshape(n, 1, k), y.reshape(n, k, 1)).reshape(batch)
         return out.unsqueeze(-1) if self.expands else out

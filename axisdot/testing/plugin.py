@@ -1,8 +1,9 @@
 """A pytest plugin, registered through the ``pytest11`` entry point when axisdot is
 installed. It only adds fixtures and a hypothesis settings profile named
 ``axisdot-ci`` (derandomized, no deadline); it changes nothing for a project that does
-not ask for them. Load the profile with ``--hypothesis-profile=axisdot-ci`` or
-``settings.load_profile("axisdot-ci")``.
+not ask for them, and it loads with nothing but pytest and axisdot's own dependencies
+(no NumPy, no hypothesis, no torch). Load the profile with
+``--hypothesis-profile=axisdot-ci`` or ``settings.load_profile("axisdot-ci")``.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 
 try:
     from hypothesis import HealthCheck, settings
-except ImportError:  # the testing extra is not installed: no profile, fixtures skip
+except ImportError:  # the testing extra is not installed: no profile; the fixtures say what to install
     settings = None
 else:
     settings.register_profile(
@@ -22,12 +23,12 @@ else:
 
 
 def _kit(name: str) -> Any:
-    try:
-        import importlib
+    from . import kit
 
-        return importlib.import_module(f"axisdot.testing.{name}")
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        pytest.skip(f"axisdot's testing kit needs the 'testing' extra (hypothesis, numpy): {err}")
+    try:
+        return kit(name)
+    except ImportError as err:
+        pytest.fail(str(err), pytrace=False)
 
 
 @pytest.fixture(scope="session")
