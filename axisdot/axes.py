@@ -14,6 +14,7 @@ import numbers
 from typing import Any, Union
 
 from .errors import AxesError, AxesTypeError, ShapeError
+from .render import CallText
 from .spec import Spec
 
 Canon = Union[None, int, tuple]
@@ -82,78 +83,74 @@ def _canonical_item(item: Any, where: str, depth: int) -> Canon:
     return canonical(item, where, depth)
 
 
-def _normalize(axis: int, rank: int, name: str, call: str) -> int:
-    if not -rank <= axis < rank:
-        raise AxesError(
-            f"{call}: {name} axis {axis} is out of range for {name} of rank {rank} "
-            f"(valid axes: {-rank} to {rank - 1})"
-        )
-    return axis + rank if axis < 0 else axis
+def _normalized(axes: tuple[int, ...], rank: int, name: str, call: object) -> tuple[int, ...]:
+    """The axes made non-negative, each checked to be in range and used once."""
+    out = []
+    for axis in axes:
+        if not -rank <= axis < rank:
+            raise AxesError(
+                f"{call}: {name} axis {axis} is out of range for {name} of rank {rank} "
+                f"(valid axes: {-rank} to {rank - 1})"
+            )
+        a = axis + rank if axis < 0 else axis
+        if a in out:
+            raise AxesError(f"{call}: {name} axis {a} appears twice; each axis may be used once")
+        out.append(a)
+    return tuple(out)
 
 
 def _axis_list(value: Canon) -> tuple[int, ...]:
-    return value if isinstance(value, tuple) else (value,)  # type: ignore[return-value]
-
-
-def _check_distinct(axes: tuple[int, ...], name: str, call: str) -> None:
-    seen = set()
-    for a in axes:
-        if a in seen:
-            raise AxesError(f"{call}: {name} axis {a} appears twice; each axis may be used once")
-        seen.add(a)
+    return value if value.__class__ is tuple else (value,)  # type: ignore[return-value]
 
 
 def _pairs(
-    x_axes: tuple[int, ...], y_axes: tuple[int, ...], x_rank: int, y_rank: int, call: str
+    x_axes: tuple[int, ...], y_axes: tuple[int, ...], x_rank: int, y_rank: int, call: object
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
     if len(x_axes) != len(y_axes):
         raise AxesError(
             f"{call}: x has {len(x_axes)} axes {x_axes} but y has {len(y_axes)} axes "
             f"{y_axes}; the two lists must have equal length"
         )
-    xs = tuple(_normalize(a, x_rank, "x", call) for a in x_axes)
-    ys = tuple(_normalize(a, y_rank, "y", call) for a in y_axes)
-    _check_distinct(xs, "x", call)
-    _check_distinct(ys, "y", call)
-    return xs, ys
+    xs = _normalized(x_axes, x_rank, "x", call)
+    return xs, _normalized(y_axes, y_rank, "y", call)
 
 
 def _check_rank(x_rank: int, y_rank: int, minimum: int, func: str) -> None:
-    for name, rank in (("x", x_rank), ("y", y_rank)):
-        if rank < minimum:
-            raise ShapeError(
-                f"{func} needs inputs of rank >= {minimum} (axis 0 is the batch axis), "
-                f"got {name} of rank {rank}"
-            )
+    if x_rank < minimum or y_rank < minimum:
+        name, rank = ("x", x_rank) if x_rank < minimum else ("y", y_rank)
+        raise ShapeError(
+            f"{func} needs inputs of rank >= {minimum} (axis 0 is the batch axis), "
+            f"got {name} of rank {rank}"
+        )
 
 
-def keras_pair(axes: Canon, call: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+def keras_pair(axes: Canon, call: object) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """The rank-free part of Keras's ``axes`` rules: an int (the same axis of both), a
     pair of ints, or a pair of non-empty sequences; never axis 0 as written. The
     ``Dot`` layer checks this much at construction, the functions at every new rank."""
     if axes is None:
         raise AxesTypeError(f"{call}: axes must be an int or a pair (x_axis, y_axis), got None")
-    if isinstance(axes, int):
+    if axes.__class__ is int:
         axes = (axes, axes)
     if len(axes) != 2:
         raise AxesError(
             f"{call}: axes must be an int or a pair (x_axis, y_axis), "
             f"got a sequence of {len(axes)} items"
         )
-    if isinstance(axes[0], tuple) != isinstance(axes[1], tuple):
+    first, second = axes
+    if (first.__class__ is tuple) != (second.__class__ is tuple):
         raise AxesError(
             f"{call}: give either two ints or two sequences of ints, not one of each"
         )
-    x_axes, y_axes = _axis_list(axes[0]), _axis_list(axes[1])
+    x_axes, y_axes = _axis_list(first), _axis_list(second)
     if not x_axes:
         raise AxesError(f"{call}: at least one axis must be contracted, got empty lists")
-    for name, written in (("x", x_axes), ("y", y_axes)):
-        if 0 in written:
-            raise _batch_axis(call, name, 0)
+    if 0 in x_axes or 0 in y_axes:
+        raise _batch_axis(call, "x" if 0 in x_axes else "y", 0)
     return x_axes, y_axes
 
 
-def _batch_axis(call: str, name: str, written: int) -> AxesError:
+def _batch_axis(call: object, name: str, written: int) -> AxesError:
     return AxesError(
         f"{call}: {name} axis {written} is axis 0, the batch axis, which cannot be "
         f"contracted; add a batch axis with x.unsqueeze(0) or use "
@@ -169,22 +166,21 @@ def keras_spec(axes: Canon, x_rank: int, y_rank: int, func: str = "dot") -> Spec
     sequences; ``None`` is batch_dot's default. Results of rank 1 become ``(batch, 1)``.
     """
     _check_rank(x_rank, y_rank, 2, func)
-    call = f"{func}(x, y, axes={axes!r})"
+    call = CallText(lambda: f"{func}(x, y, axes={axes!r})")
     if axes is None and func == "batch_dot":
         axes = (x_rank - 1, y_rank - 1 if y_rank == 2 else y_rank - 2)
     x_axes, y_axes = keras_pair(axes, call)
     xs, ys = _pairs(x_axes, y_axes, x_rank, y_rank, call)
-    for name, written, normed in (("x", x_axes, xs), ("y", y_axes, ys)):
-        for w, n in zip(written, normed):
-            if n == 0:
-                raise _batch_axis(call, name, w)
+    if 0 in xs or 0 in ys:  # written negative: -rank is axis 0
+        name, written, normed = ("x", x_axes, xs) if 0 in xs else ("y", y_axes, ys)
+        raise _batch_axis(call, name, written[normed.index(0)])
     return Spec(x_rank, y_rank, ((0,), (0,)), (xs, ys), keras_rank1=True)
 
 
 def tensordot_spec(axes: Canon, x_rank: int, y_rank: int) -> Spec:
     """NumPy ``tensordot`` axes: an int N (last N of x with first N of y) or a pair of
     axis lists (an int in the pair stands for a one-item list). No batch axis."""
-    call = f"tensordot(x, y, axes={axes!r})"
+    call = CallText(lambda: f"tensordot(x, y, axes={axes!r})")
     if isinstance(axes, int):
         if axes < 0:
             raise AxesError(f"{call}: the number of axes to contract must be >= 0, got {axes}")
@@ -204,7 +200,7 @@ def tensordot_spec(axes: Canon, x_rank: int, y_rank: int) -> Spec:
 def general_spec(contract: Canon, batch: Canon, x_rank: int, y_rank: int) -> Spec:
     """``jax.lax.dot_general`` dimension numbers: ``contract=((x axes), (y axes))`` and
     ``batch=((x axes), (y axes))``; negative axes count from the end."""
-    call = f"dot_general(x, y, contract={contract!r}, batch={batch!r})"
+    call = CallText(lambda: f"dot_general(x, y, contract={contract!r}, batch={batch!r})")
     groups = []
     for name, value in (("contract", contract), ("batch", batch)):
         if not isinstance(value, tuple) or len(value) != 2:

@@ -34,6 +34,7 @@ from .axes import Canon, general_spec, keras_spec, tensordot_spec
 from .einsum_plan import RankedEinsum, SizedEinsum
 from .einsum_steps import StepFn, build_step
 from .plan import Plan
+from .render import CallText
 
 __all__ = [
     "MAXSIZE",
@@ -91,26 +92,27 @@ def lookup(entry: Any, *key: Any) -> tuple[Any, bool]:
 @functools.lru_cache(maxsize=MAXSIZE)
 def dot_plan(x_rank: int, y_rank: int, axes: Canon) -> Plan:
     _built()
-    return Plan(keras_spec(axes, x_rank, y_rank, "dot"), f"axisdot.dot(x, y, axes={axes!r})")
+    return Plan(keras_spec(axes, x_rank, y_rank, "dot"), CallText(lambda: f"axisdot.dot(x, y, axes={axes!r})"))
 
 
 @functools.lru_cache(maxsize=MAXSIZE)
 def batch_dot_plan(x_rank: int, y_rank: int, axes: Canon) -> Plan:
     _built()
-    return Plan(keras_spec(axes, x_rank, y_rank, "batch_dot"), f"axisdot.batch_dot(x, y, axes={axes!r})")
+    return Plan(keras_spec(axes, x_rank, y_rank, "batch_dot"),
+                CallText(lambda: f"axisdot.batch_dot(x, y, axes={axes!r})"))
 
 
 @functools.lru_cache(maxsize=MAXSIZE)
 def tensordot_plan(x_rank: int, y_rank: int, axes: Canon) -> Plan:
     _built()
-    return Plan(tensordot_spec(axes, x_rank, y_rank), f"axisdot.tensordot(x, y, axes={axes!r})")
+    return Plan(tensordot_spec(axes, x_rank, y_rank), CallText(lambda: f"axisdot.tensordot(x, y, axes={axes!r})"))
 
 
 @functools.lru_cache(maxsize=MAXSIZE)
 def dot_general_plan(x_rank: int, y_rank: int, contract: Canon, batch: Canon) -> Plan:
     _built()
     spec = general_spec(contract, batch, x_rank, y_rank)
-    return Plan(spec, f"axisdot.dot_general(x, y, contract={contract!r}, batch={batch!r})")
+    return Plan(spec, CallText(lambda: f"axisdot.dot_general(x, y, contract={contract!r}, batch={batch!r})"))
 
 
 @functools.lru_cache(maxsize=MAXSIZE)

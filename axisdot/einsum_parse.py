@@ -94,6 +94,7 @@ def _split_term(term: str, where: str, quoted: str) -> tuple[str, str, bool]:
     return head, tail, bool(dots)
 
 
+_PLAIN = re.compile(r"([a-zA-Z]+(?:,[a-zA-Z]+)*)->([a-zA-Z]*)")
 _STRAY_ARROW = re.compile(r"-(?!>)|(?<!-)>")
 _STRAY_DOTS = re.compile(r"(?<!\.)(?:\.|\.\.)(?!\.)|\.{4,}")
 
@@ -102,6 +103,13 @@ def parse(equation: object, ranks: Sequence[int]) -> Subscripts:
     """The :class:`Subscripts` of a string equation for operands of these ranks."""
     if not isinstance(equation, str):
         raise AxisdotTypeError(f"einsum: the equation must be a str, got {type(equation).__name__}")
+    plain = _PLAIN.fullmatch(equation)
+    if plain is not None:  # letters, commas and '->' only (the usual equation): a shorter road
+        terms = plain.group(1).split(",")
+        output = plain.group(2)
+        if len(terms) == len(ranks) and all(len(t) == r for t, r in zip(terms, ranks)) \
+                and len(set(output)) == len(output) and set(output) <= set(plain.group(1)):
+            return Subscripts(tuple(terms), output, equation)
     quoted = quote(equation)
     if _STRAY_ARROW.search(equation):
         raise EquationError(f"{quoted}: '-' and '>' appear only together, as '->' (without spaces inside it)")

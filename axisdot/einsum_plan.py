@@ -145,23 +145,17 @@ class RankedEinsum:
         self.sub = sub
         self.sized = sized
         (self.fn, self.lowering) = step(sub.equation)
-        #: the step's plan, run as it is when the step is nothing else (see einsum_steps)
-        self.direct = getattr(self.fn, "direct", None) if not any(
-            term.count(c) > 1 for term in sub.inputs for c in term) else None
         terms = sub.inputs
-        #: (operand, axis, operand, axis) pairs whose sizes must agree exactly
-        pairs = []
-        for i, term in enumerate(terms):
-            for a, c in enumerate(term):
-                first = term.index(c)
-                if first != a:
-                    pairs.append((i, first, i, a))
-        self.diagonals = tuple(pairs)
-        self.shared = tuple((terms[0].index(c), terms[1].index(c)) for c in dict.fromkeys(terms[0])
-                            if len(terms) == 2 and c in terms[1])
-        summed = set("".join(terms)) - set(sub.output)
+        #: (operand, axis, operand, axis) pairs of a repeated letter, whose sizes must agree exactly
+        self.diagonals = tuple((i, term.index(c), i, a) for i, term in enumerate(terms)
+                               for a, c in enumerate(term) if term.index(c) != a) \
+            if any(len(set(t)) != len(t) for t in terms) else ()
+        #: the step's plan, run as it is when the step is nothing else (see einsum_steps)
+        self.direct = None if self.diagonals else getattr(self.fn, "direct", None)
+        self.shared = tuple((a, terms[1].find(c)) for a, c in enumerate(terms[0]) if c in terms[1]) \
+            if len(terms) == 2 else ()
         #: integer and bool operands need the size-aware dtype rule when anything is summed
-        self.int_sensitive = bool(summed)
+        self.int_sensitive = not set("".join(terms)) <= set(sub.output)
 
     def __call__(self, operands: Sequence[torch.Tensor]) -> torch.Tensor:
         if len(operands) == 2:

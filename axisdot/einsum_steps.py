@@ -15,6 +15,7 @@ from typing import Callable, Optional
 import torch
 
 from .plan import Plan
+from .render import CallText
 from .spec import Spec
 
 __all__ = ["StepFn", "build_step"]
@@ -25,19 +26,27 @@ StepFn = Callable[..., torch.Tensor]
 def _pairwise_spec(a: str, b: str, out: str) -> Spec:
     """The dot_general spec of ``a,b->out``, where neither term repeats a letter and every
     letter of each term is in the other term or in ``out``."""
-    batch = [c for c in a if c in b and c in out]
-    contract = [c for c in a if c in b and c not in out]
-    return Spec(
-        len(a),
-        len(b),
-        (tuple(a.index(c) for c in batch), tuple(b.index(c) for c in batch)),
-        (tuple(a.index(c) for c in contract), tuple(b.index(c) for c in contract)),
-    )
+    bx: list[int] = []
+    by: list[int] = []
+    cx: list[int] = []
+    cy: list[int] = []
+    for i, c in enumerate(a):
+        j = b.find(c)
+        if j >= 0:
+            if c in out:
+                bx.append(i)
+                by.append(j)
+            else:
+                cx.append(i)
+                cy.append(j)
+    return Spec(len(a), len(b), (tuple(bx), tuple(by)), (tuple(cx), tuple(cy)))
 
 
 def _reducer(sub: str, keep: str) -> tuple[Optional[Callable[[torch.Tensor], torch.Tensor]], str]:
     """Take the diagonal of each repeated letter of ``sub`` and sum the letters not in
     ``keep`` (keeping the dtype: the result dtype is settled before any step runs)."""
+    if len(set(sub)) == len(sub) and all(c in keep for c in sub):
+        return None, sub
     ops: list[tuple[str, tuple[int, ...]]] = []
     while len(set(sub)) != len(sub):
         c = next(c for c in sub if sub.count(c) > 1)
@@ -84,11 +93,13 @@ def _single(term: str, out: str) -> tuple[StepFn, str]:
 def _pair(a_term: str, b_term: str, out: str) -> tuple[StepFn, str]:
     reduce_a, a = _reducer(a_term, b_term + out)
     reduce_b, b = _reducer(b_term, a + out)
-    swap = _natural(a, b, out) != out and _natural(b, a, out) == out
-    if swap:
+    natural = _natural(a, b, out)
+    swap = False
+    if natural != out and _natural(b, a, out) == out:
+        swap, natural = True, out
         a, b, reduce_a, reduce_b = b, a, reduce_b, reduce_a
-    plan = Plan(_pairwise_spec(a, b, out), f"einsum step {a_term},{b_term}->{out}", refuse_bool=False)
-    perm = _permuter(_natural(a, b, out), out)
+    plan = Plan(_pairwise_spec(a, b, out), CallText(lambda: f"einsum step {a_term},{b_term}->{out}"), refuse_bool=False)
+    perm = _permuter(natural, out)
     label = plan.describe() + ("" if reduce_a is None and reduce_b is None else " after diagonal/sum") + \
         ("" if perm is None else ", then permute")
 

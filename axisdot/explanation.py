@@ -143,7 +143,8 @@ def _two_operand(x: Any, y: Any, mode: str, axes: Any, normalize: Any, contract:
     code = f'torch.einsum("{equation}", {xa}, {ya})' + (".unsqueeze(-1)" if spec.expands else "")
     o_roles = tuple("batch" if c in x_sub and c in y_sub else "free" for c in o_sub)
     return Explanation(
-        mode=mode, call=plan.call[:-1] + f", normalize={normalize!r})" if norm else plan.call, equation=equation,
+        mode=mode, call=str(plan.call)[:-1] + f", normalize={normalize!r})" if norm else str(plan.call),
+        equation=equation,
         inputs=(Operand("x", xs, x_sub, x_roles), Operand("y", ys, y_sub, y_roles)),
         output=Operand("out", pre, o_sub, o_roles), output_shape=out_shape, reshape=reshape,
         normalize=norm or False, lowering=plan.describe(), flops=flops, largest_intermediate=largest,

@@ -63,21 +63,26 @@ def _T(t: torch.Tensor) -> torch.Tensor:
     return t.transpose(-2, -1) if _tracing() else t.mT
 
 
-def _layouts(spec: Spec) -> tuple[tuple[int, ...], bool, tuple[int, ...], bool]:
-    """Permutations of x and y, and whether each is laid out contracted-first."""
+def _layouts(spec: Spec) -> tuple[Optional[tuple[int, ...]], bool, Optional[tuple[int, ...]], bool]:
+    """Permutations of x and y (None when an input is already in order), and whether
+    each is laid out contracted-first."""
     (xb, yb), (xc, yc) = spec.batch, spec.contract
-    order = sorted(range(len(xc)), key=lambda i: xc[i])
-    xc, yc = tuple(xc[i] for i in order), tuple(yc[i] for i in order)
+    if len(xc) > 1 and list(xc) != sorted(xc):
+        order = sorted(range(len(xc)), key=xc.__getitem__)
+        xc, yc = tuple([xc[i] for i in order]), tuple([yc[i] for i in order])
     fx, fy = spec.x_free, spec.y_free
     x_cf = bool(fx and xc) and max(xc) < min(fx)
     y_cf = not (fy and yc and max(fy) < min(yc))
     x_perm = xb + (xc + fx if x_cf else fx + xc)
     y_perm = yb + (yc + fy if y_cf else fy + yc)
-    return x_perm, x_cf, y_perm, y_cf
+    return _perm_or_none(x_perm), x_cf, _perm_or_none(y_perm), y_cf
 
 
 def _perm_or_none(perm: tuple[int, ...]) -> Optional[tuple[int, ...]]:
-    return None if perm == tuple(range(len(perm))) else perm
+    for i, p in enumerate(perm):
+        if i != p:
+            return perm
+    return None
 
 
 class Plan:
@@ -88,13 +93,12 @@ class Plan:
     ``torch.matmul`` refuses them); einsum steps pass False and follow torch.
     """
 
-    def __init__(self, spec: Spec, call: str, refuse_bool: bool = True) -> None:
+    def __init__(self, spec: Spec, call: object, refuse_bool: bool = True) -> None:
         self.spec = spec
         self.call = call
         self.refuse_bool = refuse_bool
-        self.pairs = tuple(zip(*spec.batch)) + tuple(zip(*spec.contract))
-        x_perm, self.x_cf, y_perm, self.y_cf = _layouts(spec)
-        self.x_perm, self.y_perm = _perm_or_none(x_perm), _perm_or_none(y_perm)
+        self.pairs = tuple(zip(spec.batch[0] + spec.contract[0], spec.batch[1] + spec.contract[1]))
+        self.x_perm, self.x_cf, self.y_perm, self.y_cf = _layouts(spec)
         nb, nc = len(spec.batch[0]), len(spec.contract[0])
         self.sum_dims = tuple(range(nb, nb + nc))
         self.expands = spec.expands

@@ -1,9 +1,31 @@
 """Text pictures of shapes, shared by error messages and ``explain``."""
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
-__all__ = ["mark_axes", "shape_text", "aligned"]
+__all__ = ["mark_axes", "shape_text", "aligned", "CallText"]
+
+
+class CallText:
+    """The text of a call, such as ``dot(x, y, axes=(2, 1))``, made only when it is shown.
+
+    Plans and parsers keep one for their error messages; building a plan (a cache miss)
+    does not pay for formatting text that only a refusal or a ``repr`` will show.
+    """
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make: Callable[[], str]) -> None:
+        self._make = make
+
+    def __str__(self) -> str:
+        return self._make()
+
+    def __repr__(self) -> str:
+        return repr(self._make())
+
+    def __format__(self, spec: str) -> str:
+        return format(self._make(), spec)
 
 
 def _size(n: Optional[int], unknown: str = "?") -> str:

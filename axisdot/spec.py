@@ -7,7 +7,6 @@ then y's free axes in order. This module knows nothing of torch.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 from .errors import ShapeError
@@ -22,7 +21,6 @@ AxisPair = tuple[tuple[int, ...], tuple[int, ...]]
 __all__ = ["Spec", "Shape", "PartialShape", "output_shape"]
 
 
-@dataclass(frozen=True)
 class Spec:
     """Which axes of x and y are batch, which are contracted; the rest are free.
 
@@ -30,23 +28,33 @@ class Spec:
     goes with ``batch[1][i]`` of y. ``keras_rank1`` is the Keras rule that a result of
     rank 1 is returned as ``(batch, 1)``. A Spec is valid by construction: the parsers
     in :mod:`axisdot.axes` check ranges, counts, repeats and overlaps before building one.
+    It is a value (equal Specs compare and hash equal) and is never changed once made.
     """
 
-    x_rank: int
-    y_rank: int
-    batch: AxisPair
-    contract: AxisPair
-    keras_rank1: bool = False
-    #: x's axes that are neither batch nor contracted, in order (derived).
-    x_free: tuple[int, ...] = field(init=False, repr=False, compare=False)
-    #: y's axes that are neither batch nor contracted, in order (derived).
-    y_free: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    __slots__ = ("x_rank", "y_rank", "batch", "contract", "keras_rank1", "x_free", "y_free")
 
-    def __post_init__(self) -> None:
-        # derived once here: plain attributes stay cheap and traceable by torch.compile
-        for name, rank, side in (("x_free", self.x_rank, 0), ("y_free", self.y_rank, 1)):
-            used = set(self.batch[side]) | set(self.contract[side])
-            object.__setattr__(self, name, tuple(a for a in range(rank) if a not in used))
+    def __init__(self, x_rank: int, y_rank: int, batch: AxisPair, contract: AxisPair,
+                 keras_rank1: bool = False) -> None:
+        self.x_rank, self.y_rank = x_rank, y_rank
+        self.batch, self.contract = batch, contract
+        self.keras_rank1 = keras_rank1
+        #: each input's axes that are neither batch nor contracted, in order (derived)
+        used_x, used_y = batch[0] + contract[0], batch[1] + contract[1]
+        self.x_free: tuple[int, ...] = tuple([a for a in range(x_rank) if a not in used_x])
+        self.y_free: tuple[int, ...] = tuple([a for a in range(y_rank) if a not in used_y])
+
+    def _key(self) -> tuple:
+        return (self.x_rank, self.y_rank, self.batch, self.contract, self.keras_rank1)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Spec) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (f"Spec(x_rank={self.x_rank}, y_rank={self.y_rank}, batch={self.batch}, contract={self.contract}, "
+                f"keras_rank1={self.keras_rank1})")
 
     @property
     def expands(self) -> bool:
