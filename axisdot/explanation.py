@@ -233,6 +233,10 @@ def build_explanation(*args: Any, mode: Optional[str] = None, axes: Any = _UNSET
                       semantics: str = "keras3", optimize: Any = "auto", memory_limit: Any = None) -> Explanation:
     """:func:`explain` without the context line its errors end with (the command line
     adds its own, in the terms of the command)."""
+    if args and isinstance(args[0], torch.nn.Module):
+        from .layer_explanation import explain_layer
+
+        return explain_layer(args[0], *args[1:])  # type: ignore[return-value]
     if args and isinstance(args[0], str):
         if mode not in (None, "einsum"):
             raise ArgumentError(f"explain: an equation is explained in mode 'einsum', not {mode!r}")
@@ -266,6 +270,10 @@ def explain(*args: Any, mode: Optional[str] = None, axes: Any = _UNSET, normaliz
             memory_limit: Any = None) -> Explanation:
     """Explain a contraction without running it.
 
+    ``explain(layer, *input_shapes)`` for a :class:`~axisdot.Dot`,
+    :class:`~axisdot.EinsumDense` or :class:`~axisdot.MultiHeadAttention` module (the
+    contractions it runs, its weights and FLOPs: a
+    :class:`~axisdot.layer_explanation.LayerExplanation`);
     ``explain(x, y, axes, mode="dot")`` for the two-operand front ends (``mode`` one of
     ``dot``, ``batch_dot``, ``tensordot``, ``dot_general``; ``dot_general`` takes
     ``contract=`` and ``batch=`` exactly as :func:`axisdot.dot_general` does), with x

@@ -278,16 +278,23 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
 
     # -- running --------------------------------------------------------------------------
 
-    def _plan(self, rank: int) -> DensePlan:
-        equation = self.spec_equation.explicit(rank)
-        spec = self.spec
+    def plan_for(self, spec: DenseSpec) -> DensePlan:
+        """The plan this layer runs for inputs like ``spec``'s (its lowering, say)."""
+        equation = self.spec_equation.explicit(len(spec.input_shape))
+        return DensePlan(equation, self._fusable(equation, spec))
+
+    def _fusable(self, equation: str, spec: Optional[DenseSpec]) -> bool:
+        """Whether the bias spans exactly the kernel's output axes, last in the output."""
         z = equation.split("->")[1]
         y = equation.split("->")[0].split(",")[1]
         outputs = "".join(c for c in y if c not in equation.split(",")[0])
-        fusable = self.bias_axes is not None and spec is not None and spec.bias_shape is not None \
-            and set(self.bias_axes) == set(outputs) and z.endswith(outputs) \
-            and len(spec.bias_shape) == len(outputs)
-        plan = DensePlan(equation, fusable)
+        return self.bias_axes is not None and spec is not None and spec.bias_shape is not None \
+            and set(self.bias_axes) == set(outputs) and z.endswith(outputs) and len(spec.bias_shape) == len(outputs)
+
+    def _plan(self, rank: int) -> DensePlan:
+        equation = self.spec_equation.explicit(rank)
+        spec = self.spec
+        plan = DensePlan(equation, self._fusable(equation, spec))
         self._plans[rank] = plan
         return plan
 
