@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from ..errors import ArgumentError, AxisdotTypeError
 
-__all__ = ["ACTIVATIONS", "get", "name_of", "Activation"]
+__all__ = ["ACTIVATIONS", "CODE", "code", "get", "name_of", "Activation"]
 
 Activation = Callable[[torch.Tensor], torch.Tensor]
 
@@ -70,6 +70,29 @@ ACTIVATIONS: dict[str, Activation] = {
     "log_softmax": lambda x: torch.log_softmax(x, dim=-1),
     "glu": lambda x: F.glu(x, dim=-1),
 }
+
+
+#: A line of plain PyTorch for each activation, ``{}`` standing for its input.
+CODE: dict[str, str] = {
+    "linear": "{}", "relu": "torch.relu({})", "relu6": "torch.nn.functional.relu6({})",
+    "leaky_relu": "torch.nn.functional.leaky_relu({}, 0.2)", "elu": "torch.nn.functional.elu({})",
+    "celu": "torch.nn.functional.celu({})", "selu": "torch.selu({})", "gelu": "torch.nn.functional.gelu({})",
+    "gelu_approximate": "torch.nn.functional.gelu({}, approximate='tanh')", "silu": "torch.nn.functional.silu({})",
+    "swish": "torch.nn.functional.silu({})", "sigmoid": "torch.sigmoid({})", "tanh": "torch.tanh({})",
+    "hard_tanh": "torch.nn.functional.hardtanh({})", "softplus": "torch.nn.functional.softplus({})",
+    "softsign": "torch.nn.functional.softsign({})", "exponential": "torch.exp({})",
+    "mish": "torch.nn.functional.mish({})", "log_sigmoid": "torch.nn.functional.logsigmoid({})",
+    "softmax": "torch.softmax({}, dim=-1)", "log_softmax": "torch.log_softmax({}, dim=-1)",
+    "glu": "torch.nn.functional.glu({}, dim=-1)", "tanh_shrink": "torch.nn.functional.tanhshrink({})",
+    "soft_shrink": "torch.nn.functional.softshrink({})", "hard_shrink": "torch.nn.functional.hardshrink({})",
+}
+
+
+def code(name: str, inner: str) -> str:
+    """The activation ``name`` applied to the expression ``inner``, as plain PyTorch
+    where there is one line for it (else through axisdot's table)."""
+    template = CODE.get(name, f"axisdot.layers.activations.ACTIVATIONS[{name!r}]({{}})")
+    return template.format(inner)
 
 
 def get(activation: Union[None, str, Activation, dict[str, Any]], where: str = "activation") -> tuple[str, Activation]:

@@ -13,7 +13,7 @@ import torch
 
 from ..errors import AxisdotError, ModelFileError
 from ..explanation import explain
-from ..layers import Dot, EinsumDense, MultiHeadAttention
+from ..layers import Dot, EinsumDense, MultiHeadAttention, activations
 from .walk import LayerEntry
 from .weights import find_group, read_vars
 
@@ -115,8 +115,7 @@ def _build_dense(entry: LayerEntry) -> PortedLayer:
         equations = {"dense": equation}
         out = _shape(module.spec.output_shape)
         code = f'torch.einsum("{equation}", x, kernel)' + (" + bias" if module.bias is not None else "")
-        if cfg["activation"] != "linear":
-            code = f"axisdot.layers.activations.ACTIVATIONS[{cfg['activation']!r}]({code})"
+        code = activations.code(cfg["activation"], code)
     config = {k: cfg[k] for k in ("equation", "output_shape", "bias_axes", "activation")}
     if cfg.get("lora_rank"):
         config.update(lora_rank=cfg["lora_rank"], lora_alpha=cfg["lora_alpha"])
@@ -167,7 +166,7 @@ def _build_attention(entry: LayerEntry) -> PortedLayer:
         args.append(f"attention_axes={spec.axes!r}")
         equations = {"query": spec.query_projection[0], "key": spec.key_projection[0],
                      "value": spec.value_projection[0], "scores": spec.dot_product_equation,
-                     "combine": spec.combine_equation, "output": spec.output_projection[0]}
+                     "combine": spec.combine_equation, "output projection": spec.output_projection[0]}
         out = list(spec.query_shape[:-1]) + list(module.output_shape or spec.query_shape[-1:])
         inputs = [list(spec.query_shape), list(spec.value_shape)] + ([list(spec.key_shape)] if k is not None else [])
     return PortedLayer(entry.name, "MultiHeadAttention", config, inputs, equations, out,
