@@ -345,3 +345,26 @@ def test_no_broadcast_product_is_materialized(x_shape, y_shape, axes):
     assert alloc.bytes <= inputs_and_output, (alloc.bytes, inputs_and_output)
     if broadcast_product is not None:
         assert alloc.bytes < broadcast_product / 4
+
+
+@pytest.mark.parametrize("call, inputs", [
+    (lambda x, y: axisdot.dot(x, y, 1), [(4096, 1024), (4096, 1024)]),
+    (lambda x, y: axisdot.Dot(axes=1)(x, y), [(4096, 1024), (4096, 1024)]),
+    (lambda x, y: axisdot.tensordot(x, y, 2), [(2048, 1024), (2048, 1024)]),
+    (lambda x, y: axisdot.einsum("bi,bi->b", x, y), [(4096, 1024), (4096, 1024)]),
+    (lambda x, y: axisdot.dot(x, y, (2, 1)), [(32, 64, 128), (32, 128, 256)]),
+    (lambda x, y: axisdot.dot(x, y, (2, 2)), [(32, 64, 128), (32, 256, 128)]),
+    (lambda x, y: axisdot.dot(x, y, (3, 1)), [(32, 64, 10, 128), (32, 128, 32, 15)]),
+    (lambda x, y: axisdot.einsum("bij,jk->bik", x, y), [(64, 128, 256), (256, 64)]),
+], ids=["vector-dot", "Dot-module", "tensordot-full", "einsum-rowdot", "bmm", "bmm-transposed", "article",
+        "einsum-linear"])
+def test_no_lowering_allocates_more_than_its_output_plus_1_mib(call, inputs):
+    """Issue 13's memory target: beyond its inputs, a call allocates its output and at
+    most 1 MiB more (a vector dot's elementwise product of 16 MiB included)."""
+    gen = torch.Generator().manual_seed(0)
+    x, y = (torch.randn(s, generator=gen) for s in inputs)
+    call(x, y)  # plans built outside the log
+    with Allocations() as alloc:
+        out = call(x, y)
+    budget = out.numel() * out.element_size() + 2**20
+    assert alloc.bytes <= budget, f"allocated {alloc.bytes / 2**20:.2f} MiB, output {out.numel() * 4 / 2**20:.2f} MiB"
