@@ -58,12 +58,14 @@ def l2_normalize(t: torch.Tensor, dims: tuple[int, ...], name: str, mode: str = 
         )
     if t.dtype in _NARROW:  # 1/1e-7 and 1e-12 do not fit in float16: the norm in float32
         return l2_normalize(t.float(), dims, name, mode).to(t.dtype)
-    if mode == "torch":
-        return torch.nn.functional.normalize(t, p=2.0, dim=dims, eps=1e-12)
+    # clamp(min=...) / clamp(max=...), not clamp_min / clamp_max: DTensor shards the former
+    # on every torch axisdot supports
+    if mode == "torch":  # torch.nn.functional.normalize's formula: x / max(norm(x), eps)
+        return t / torch.linalg.vector_norm(t, 2.0, dims, keepdim=True).clamp(min=1e-12)
     square_sum = (t * t).sum(dims, keepdim=True)
     if mode == "tf_keras":
-        return t * torch.rsqrt(square_sum.clamp_min(1e-12))
-    inv_norm = torch.rsqrt(square_sum.clamp_min(EPSILON * EPSILON)).clamp_max(1.0 / EPSILON)
+        return t * torch.rsqrt(square_sum.clamp(min=1e-12))
+    inv_norm = torch.rsqrt(square_sum.clamp(min=EPSILON * EPSILON)).clamp(max=1.0 / EPSILON)
     return t * inv_norm
 
 

@@ -52,5 +52,14 @@ def worker(rank: int, world: int, port: int) -> None:
             assert comm.get_total_counts() == 0, (case, comm.get_comm_counts())  # no all-gather, nothing
             np.testing.assert_allclose(out.full_tensor().numpy(), expected, atol=1e-12, err_msg=case)
         dist.barrier()  # no rank tears gloo down while another still talks to it
-    finally:
+    except BaseException:
         dist.destroy_process_group()
+        raise
+    if TEARDOWN_RELEASES_THE_GIL:
+        dist.destroy_process_group()
+    else:  # before torch 2.8, gloo's teardown can deadlock on the GIL (pytorch#154976): just leave
+        os._exit(0)
+
+
+# torch 2.8 made ProcessGroupGloo's destructor release the GIL (pytorch PR #154976)
+TEARDOWN_RELEASES_THE_GIL = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 8)

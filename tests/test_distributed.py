@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 
 import pytest
 import torch.distributed as dist
@@ -25,4 +26,10 @@ def free_port() -> int:
 def test_batch_sharded_inputs_give_a_batch_sharded_result_without_communication():
     from dist_worker import worker
 
-    mp.spawn(worker, args=(2, free_port()), nprocs=2, join=True)
+    context = mp.start_processes(worker, args=(2, free_port()), nprocs=2, join=False, start_method="spawn")
+    deadline = time.monotonic() + 240
+    while not context.join(timeout=5):  # a worker's error is raised here, with its traceback
+        if time.monotonic() > deadline:
+            for process in context.processes:
+                process.kill()
+            pytest.fail("the two gloo workers did not finish within 240 s")
