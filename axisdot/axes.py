@@ -57,6 +57,11 @@ def canonical(axes: Any, where: str = "axes", depth: int = 2) -> Canon:
     return as_int(axes, where)
 
 
+#: tuples found plain, by id, each kept alive so that its id cannot be reused: a call
+#: site's constant tuple is checked once (immutable, it stays plain)
+_PLAIN: dict[int, tuple] = {}
+
+
 def is_plain(axes: Any) -> bool:
     """True when ``axes`` is already canonical: an exact int, or a tuple of exact ints
     and tuples of exact ints (no bools, no NumPy integers, no lists). Such an ``axes``
@@ -66,6 +71,8 @@ def is_plain(axes: Any) -> bool:
         return True
     if kind is not tuple:
         return False
+    if _PLAIN.get(id(axes)) is axes:
+        return True
     for item in axes:
         kind = item.__class__
         if kind is tuple:
@@ -74,6 +81,8 @@ def is_plain(axes: Any) -> bool:
                     return False
         elif kind is not int:
             return False
+    if len(_PLAIN) < 256:
+        _PLAIN[id(axes)] = axes
     return True
 
 

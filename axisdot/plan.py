@@ -23,8 +23,9 @@ lowering is exact:
     Neither input has a free axis (a batched vector dot, e.g. Keras ``Dot(axes=1)`` on
     two ``(batch, n)`` inputs, or ``tensordot(a, b, axes=2)`` of two matrices): while
     the elementwise product of the inputs is at most 1 MiB, ``(x * y).sum(...)`` (the
-    fastest for small inputs); above that a ``bmm`` of ``(n, 1, k)`` by ``(n, k, 1)``
-    views, which allocates nothing but the output.
+    fastest for small inputs); above that, on the CPU, the same in chunks of at most
+    1 MiB summed into the output, elsewhere one ``bmm`` of ``(n, 1, k)`` by ``(n, k, 1)``
+    views: nothing is allocated beyond the output and 1 MiB.
 
 No lowering materializes the broadcast product of the inputs. Per call, a plan checks
 only what its torch calls would not refuse by themselves (sizes under a reshape or an
@@ -85,6 +86,41 @@ def _perm_or_none(perm: tuple[int, ...]) -> Optional[tuple[int, ...]]:
     return None
 
 
+def _large_vector_dot(x: torch.Tensor, y: torch.Tensor, nb: int) -> torch.Tensor:
+    """Sums of products over the trailing axes of x and y (same shape, the first ``nb``
+    batch axes) that allocate nothing beyond the output and 1 MiB.
+
+    On the CPU, the elementwise product in tiles of at most 1 MiB (rows of the batch, or
+    columns when a row alone is larger), each summed straight into the output: as fast
+    as one product and sum once the product outgrows the caches. A full contraction is
+    one ``torch.dot``. Elsewhere, or when no view flattens the inputs, one ``bmm`` of
+    ``(n, 1, k)`` by ``(n, k, 1)`` (views where the layout allows)."""
+    batch = x.shape[:nb]
+    if nb == 0:
+        return torch.dot(x.reshape(-1), y.reshape(-1))
+    n, k = math.prod(batch), math.prod(x.shape[nb:])
+    size = x.element_size()
+    if x.device.type == "cpu" and n and k:
+        try:
+            xs, ys = x.view(n, k), y.view(n, k)
+        except RuntimeError:  # no view flattens this layout
+            pass
+        else:
+            out = torch.empty(n, dtype=torch.result_type(x, y), device=x.device)
+            if k * size <= SMALL_PRODUCT_BYTES:  # tiles of whole rows
+                step = SMALL_PRODUCT_BYTES // (k * size)
+                for i in range(0, n, step):
+                    torch.sum(xs[i:i + step] * ys[i:i + step], 1, out=out[i:i + step])
+                return out.view(batch)
+            if n * size <= SMALL_PRODUCT_BYTES:  # tiles of columns, accumulated
+                step = SMALL_PRODUCT_BYTES // (n * size)
+                torch.sum(xs[:, :step] * ys[:, :step], 1, out=out)
+                for j in range(step, k, step):
+                    out += (xs[:, j:j + step] * ys[:, j:j + step]).sum(1)
+                return out.view(batch)
+    return _bmm(x.reshape(n, 1, k), y.reshape(n, k, 1)).reshape(batch)
+
+
 class Plan:
     """A compiled two-operand contraction: ``plan(x, y)``, or ``plan.run(x, y)`` with
     :meth:`recover` on failure (what the front ends do, to keep the hot path short).
@@ -126,7 +162,8 @@ class Plan:
     def describe(self) -> str:
         """The PyTorch calls this plan makes, in a few words."""
         if self.lowering == "vector dot":
-            return f"elementwise product and sum (bmm above {SMALL_PRODUCT_BYTES // 2**20} MiB)"
+            return (f"elementwise product and sum (above {SMALL_PRODUCT_BYTES // 2**20} MiB of product: in chunks of "
+                    f"at most {SMALL_PRODUCT_BYTES // 2**20} MiB on the CPU, one bmm elsewhere)")
         return self.lowering
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -254,10 +291,8 @@ class Plan:
             out = x * y
             out = out.sum(sum_dims, keepdim=self.keepdim, dtype=out.dtype)
             return out.unsqueeze(-1) if self.expands and not self.keepdim else out
-        else:  # no temporary: (n, 1, k) @ (n, k, 1), views of contiguous inputs
-            batch = x.shape[: x.ndim - len(sum_dims)]
-            n, k = math.prod(batch), math.prod(x.shape[len(batch):])
-            out = _bmm(x.reshape(n, 1, k), y.reshape(n, k, 1)).reshape(batch)
+        else:
+            out = _large_vector_dot(x, y, x.ndim - len(sum_dims))
         return out.unsqueeze(-1) if self.expands else out
 
     def _outer(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
