@@ -88,16 +88,22 @@ def _perm_or_none(perm: tuple[int, ...]) -> Optional[tuple[int, ...]]:
 
 def _large_vector_dot(x: torch.Tensor, y: torch.Tensor, nb: int) -> torch.Tensor:
     """Sums of products over the trailing axes of x and y (same shape, the first ``nb``
-    batch axes) that allocate nothing beyond the output and 1 MiB.
+    batch axes) that hold nothing beyond the output and 1 MiB at any moment.
 
     On the CPU, the elementwise product in tiles of at most 1 MiB (rows of the batch, or
     columns when a row alone is larger), each summed straight into the output: as fast
-    as one product and sum once the product outgrows the caches. A full contraction is
-    one ``torch.dot``. Elsewhere, or when no view flattens the inputs, one ``bmm`` of
-    ``(n, 1, k)`` by ``(n, k, 1)`` (views where the layout allows)."""
+    as one product and sum once the product outgrows the caches. With autograd, the
+    tiles' sums are concatenated instead (an ``out=`` has no gradient). A full
+    contraction is one ``torch.dot``. Under torch.compile or jit tracing, one product and
+    sum (which inductor fuses into one reduction); under torch.func transforms and for
+    tensor subclasses, the same (every transform and subclass has it). Elsewhere, or when
+    no view flattens the inputs, one ``bmm`` of ``(n, 1, k)`` by ``(n, k, 1)``."""
     batch = x.shape[:nb]
     if nb == 0:
         return torch.dot(x.reshape(-1), y.reshape(-1))
+    if (_tracing() or torch.compiler.is_compiling() or type(x) is not torch.Tensor or type(y) is not torch.Tensor
+            or _functorch_wrapped(x) or _functorch_wrapped(y)):
+        return (x * y).sum(tuple(range(nb, x.ndim)))
     n, k = math.prod(batch), math.prod(x.shape[nb:])
     size = x.element_size()
     if x.device.type == "cpu" and n and k:
@@ -106,19 +112,28 @@ def _large_vector_dot(x: torch.Tensor, y: torch.Tensor, nb: int) -> torch.Tensor
         except RuntimeError:  # no view flattens this layout
             pass
         else:
-            out = torch.empty(n, dtype=torch.result_type(x, y), device=x.device)
+            grad = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad)
             if k * size <= SMALL_PRODUCT_BYTES:  # tiles of whole rows
                 step = SMALL_PRODUCT_BYTES // (k * size)
-                for i in range(0, n, step):
-                    torch.sum(xs[i:i + step] * ys[i:i + step], 1, out=out[i:i + step])
+                if grad:
+                    return torch.cat([(a * b).sum(1) for a, b in zip(xs.split(step), ys.split(step))]).view(batch)
+                out = torch.empty(n, dtype=torch.result_type(x, y), device=x.device)
+                for a, b, o in zip(xs.split(step), ys.split(step), out.split(step)):
+                    torch.sum(a * b, 1, out=o)
                 return out.view(batch)
             if n * size <= SMALL_PRODUCT_BYTES:  # tiles of columns, accumulated
                 step = SMALL_PRODUCT_BYTES // (n * size)
-                torch.sum(xs[:, :step] * ys[:, :step], 1, out=out)
-                for j in range(step, k, step):
-                    out += (xs[:, j:j + step] * ys[:, j:j + step]).sum(1)
+                tiles = zip(xs.split(step, 1), ys.split(step, 1))
+                a, b = next(tiles)
+                out = (a * b).sum(1)
+                for a, b in tiles:
+                    out = out + (a * b).sum(1) if grad else out.add_((a * b).sum(1))
                 return out.view(batch)
     return _bmm(x.reshape(n, 1, k), y.reshape(n, k, 1)).reshape(batch)
+
+
+def _functorch_wrapped(t: torch.Tensor) -> bool:
+    return torch._C._functorch.is_functorch_wrapped_tensor(t)
 
 
 class Plan:

@@ -386,3 +386,63 @@ def test_no_lowering_allocates_more_than_its_output_plus_1_mib(call, inputs):
         out = call(x, y)
     budget = out.numel() * out.element_size() + 2**20
     assert alloc.peak <= budget, f"{alloc.peak / 2**20:.2f} MiB alive at once, output {out.numel() * 4 / 2**20:.2f} MiB"
+
+
+# Vector dots above 1 MiB of product: each route of the tiled lowering (row tiles with a
+# remainder, column tiles, a full contraction, a layout no view flattens) against NumPy's
+# tensordot in float64, forward and backward, eagerly and under vmap and torch.compile.
+LARGE_VECTOR_DOTS = {
+    "row-tiles": (lambda x, y: axisdot.dot(x, y, 1), (300, 1000), (300, 1000), ([1], [1])),
+    "row-tiles-batch": (lambda x, y: axisdot.einsum("bij,bij->bi", x, y), (3, 100, 1000), (3, 100, 1000), ([2], [2])),
+    "column-tiles": (lambda x, y: axisdot.dot(x, y, 1), (3, 300001), (3, 300001), ([1], [1])),
+    "full": (lambda x, y: axisdot.tensordot(x, y, 2), (600, 601), (600, 601), ([0, 1], [0, 1])),
+    "einsum-rows": (lambda x, y: axisdot.einsum("bij,bij->b", x, y), (5, 300, 200), (5, 300, 200), ([1, 2], [1, 2])),
+}
+
+
+def _expected_rows(x: torch.Tensor, y: torch.Tensor, axes: tuple[list[int], list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """The sums of products over ``axes`` (the other axes paired, in order) in float64,
+    and a float32 rounding bound for each: 1e-6 of the sum of the products' magnitudes."""
+    xs, ys = x.double().numpy(), y.double().numpy()
+    letters = "abcdefgh"[:x.ndim]
+    out = "".join(letters[a] for a in range(x.ndim) if a not in axes[0])
+    eq = f"{letters},{letters}->{out}"
+    return np.einsum(eq, xs, ys), 1e-6 * np.einsum(eq, np.abs(xs), np.abs(ys))
+
+
+def _assert_rows(out: torch.Tensor, expected: tuple[np.ndarray, np.ndarray], dtype: torch.dtype) -> None:
+    values, bound = expected
+    got = out.detach().double().numpy().reshape(values.shape)
+    scale = 1.0 if dtype == torch.float32 else 1e-8
+    assert np.all(np.abs(got - values) <= scale * bound + 1e-12), np.max(np.abs(got - values) / bound)
+
+
+@pytest.mark.parametrize("case", sorted(LARGE_VECTOR_DOTS))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("grad", [False, True], ids=["no-grad", "grad"])
+def test_large_vector_dots_match_numpy(case, dtype, grad):
+    call, xs, ys, axes = LARGE_VECTOR_DOTS[case]
+    gen = torch.Generator().manual_seed(1)
+    x, y = torch.randn(xs, generator=gen, dtype=dtype), torch.randn(ys, generator=gen, dtype=dtype)
+    x.requires_grad_(grad)
+    out = call(x, y)
+    _assert_rows(out, _expected_rows(x.detach(), y, axes), dtype)
+    if grad:  # d(sum of out)/dx = y
+        out.sum().backward()
+        torch.testing.assert_close(x.grad, y)
+
+
+def test_large_vector_dot_on_a_layout_no_view_flattens():
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(4, 1000, 300, generator=gen).transpose(1, 2)  # (4, 300, 1000), no (4, 300000) view
+    y = torch.randn(4, 300, 1000, generator=gen)
+    _assert_rows(axisdot.batch_dot(x, y, ((1, 2), (1, 2))), _expected_rows(x, y, ([1, 2], [1, 2])), torch.float32)
+
+
+def test_large_vector_dot_under_vmap_and_compile():
+    gen = torch.Generator().manual_seed(3)
+    x, y = torch.randn(2, 300, 1000, generator=gen), torch.randn(2, 300, 1000, generator=gen)
+    expected = _expected_rows(x, y, ([2], [2]))
+    _assert_rows(torch.func.vmap(lambda a, b: axisdot.dot(a, b, 1))(x, y), expected, torch.float32)
+    compiled = torch.compile(lambda a, b: axisdot.einsum("bij,bij->bi", a, b), backend="aot_eager", fullgraph=True)
+    _assert_rows(compiled(x, y), expected, torch.float32)
