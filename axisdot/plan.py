@@ -56,6 +56,7 @@ SMALL_PRODUCT_BYTES = 2**20
 
 _bmm, _mm, _mv, _matmul = torch.bmm, torch.mm, torch.mv, torch.matmul
 _BOOL = torch.bool
+_FLOATS = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
 _tracing = torch.jit.is_tracing
 
 
@@ -158,6 +159,8 @@ class Plan:
         if not (spec.x_free or spec.y_free):
             self.lowering = "vector dot"
             self.run: Run = self._vector_dot
+            if nc == 1 and self.x_perm is None and self.y_perm is None:
+                self.run = self._row_dot(nb)
         elif not nc:
             self.lowering = "broadcast product (an outer product: no axis contracted)"
             self.run = self._outer
@@ -309,6 +312,20 @@ class Plan:
         else:
             out = _large_vector_dot(x, y, x.ndim - len(sum_dims))
         return out.unsqueeze(-1) if self.expands else out
+
+    def _row_dot(self, dim: int) -> Run:
+        """The vector dot over one axis in place: a small float product and sum straight
+        away (the same shapes and dtype need no other check); anything else goes the
+        general way."""
+        keepdim, expands, general = self.keepdim, self.expands and not self.keepdim, self._vector_dot
+
+        def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            if x.dtype is y.dtype and x.dtype in _FLOATS and x.shape == y.shape \
+                    and x.numel() * x.element_size() <= SMALL_PRODUCT_BYTES:
+                out = (x * y).sum(dim, keepdim=keepdim)
+                return out.unsqueeze(-1) if expands else out
+            return general(x, y)
+        return run
 
     def _outer(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         x, y = self._elementwise_operands(x, y)

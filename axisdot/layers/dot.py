@@ -14,6 +14,8 @@ from ..plan import RECOVERABLE, Plan
 
 __all__ = ["Dot"]
 
+_is_compiling = torch.compiler.is_compiling
+
 
 class Dot(torch.nn.Module):
     """``keras.layers.Dot(axes, normalize)`` as a module: ``Dot(axes)(x, y)`` or
@@ -51,13 +53,26 @@ class Dot(torch.nn.Module):
         return plan
 
     def forward(self, x: Any, y: Any = None) -> torch.Tensor:
+        if y is not None and self._mode is None and not _is_compiling():  # the common call, shortest
+            try:
+                plan = self._plans[x.ndim, y.ndim]
+            except (KeyError, AttributeError):
+                pass
+            else:
+                try:
+                    return plan.run(x, y)
+                except RECOVERABLE as err:
+                    return plan.recover(x, y, err)
+        return self._forward(x, y)
+
+    def _forward(self, x: Any, y: Any) -> torch.Tensor:
         if y is None:
             if not isinstance(x, (list, tuple)) or len(x) != 2:
                 raise OperandError(
                     "a Dot module is called on two inputs: Dot(...)(x, y) or Dot(...)([x, y])"
                 )
             x, y = x
-        if torch.compiler.is_compiling():  # one allowed call in the graph, as for axisdot.dot
+        if _is_compiling():  # one allowed call in the graph, as for axisdot.dot
             return dot(x, y, self._axes, normalize=self.normalize)
         try:
             plan = self._plans[x.ndim, y.ndim]
