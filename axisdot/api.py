@@ -7,7 +7,9 @@ when torch refuses the operands, :meth:`Plan.recover` says why in axisdot's word
 promotes mixed dtypes). Everything else (other spellings of ``axes``, Keras's
 ``dot([x, y], axes)`` form, non-tensors) takes the slow path, :func:`_resolve`, with
 the same errors. The parse -> spec -> plan work happens only on a cache miss
-(:mod:`axisdot.cache`).
+(:mod:`axisdot.cache`). The few lines of that hot path (look up, run, recover) are
+written out in each front end rather than shared: a helper would add a Python call,
+a tenth of a tiny contraction's whole overhead, to every call.
 """
 from __future__ import annotations
 
