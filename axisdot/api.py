@@ -16,12 +16,11 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
+from opt_einsum.paths import PathOptimizer
 
 from . import axes as _axes
 from . import cache as _cache
 from .einsum_parse import quote
-from opt_einsum.paths import PathOptimizer
-
 from .einsum_path import optimize_key
 from .einsum_plan import SizedEinsum
 from .errors import AxisdotError, AxisdotTypeError, EquationError, OperandError, with_context
@@ -39,14 +38,12 @@ _NONE = type(None)
 _Tensor = torch.Tensor
 _einsum_ranked = _cache.einsum_ranked
 _dot_plan, _batch_dot_plan = _cache.dot_plan, _cache.batch_dot_plan
+_UNSET: Any = object()
+_DEFAULT_AXES: dict[str, Any] = {"dot": -1, "batch_dot": None}
 
 
 def _shapes(x: Any, y: Any) -> list[str]:
     return [f"  x: shape {tuple(x.shape)}", f"  y: shape {tuple(y.shape)}"]
-
-
-def _canonical(value: Any) -> Any:
-    return value if _axes.is_plain(value) else _axes.canonical(value)
 
 
 def _pair_form(x: Any, y: Any, axes: Any, func: str) -> tuple[Any, Any, Any, Any]:
@@ -65,17 +62,13 @@ def _pair_form(x: Any, y: Any, axes: Any, func: str) -> tuple[Any, Any, Any, Any
     return x, y, axes, _UNSET
 
 
-_UNSET: Any = object()
-_DEFAULT_AXES: dict[str, Any] = {"dot": -1, "batch_dot": None}
-
-
 def _resolve(lookup: Callable[..., Plan], func: str, x: Any, y: Any, *axes: Any) -> Plan:
     """The slow path to a plan: operands checked, ``axes`` canonicalized, errors with
     the shapes of the call."""
     check_tensor(x, "x", f"axisdot.{func}")
     check_tensor(y, "y", f"axisdot.{func}")
     try:
-        return lookup(x.ndim, y.ndim, *(_canonical(a) for a in axes))
+        return lookup(x.ndim, y.ndim, *(_axes.as_key(a) for a in axes))
     except AxisdotError as err:
         raise with_context(err, _shapes(x, y)) from err.__cause__
 
@@ -336,7 +329,7 @@ def equation(x: ShapeLike, y: ShapeLike, axes: Axes = -1) -> str:
     (x_rank, x_shape), (y_rank, y_shape) = rank_and_shape(x, "x", "axisdot.equation"), \
         rank_and_shape(y, "y", "axisdot.equation")
     try:
-        spec = _cache.dot_plan(x_rank, y_rank, _canonical(axes)).spec
+        spec = _cache.dot_plan(x_rank, y_rank, _axes.as_key(axes)).spec
         if x_shape is not None and y_shape is not None:
             output_shape(spec, x_shape, y_shape)
         return einsum_equation(spec)

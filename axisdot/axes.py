@@ -22,6 +22,7 @@ Canon = Union[None, int, tuple]
 __all__ = [
     "as_int",
     "canonical",
+    "as_key",
     "is_plain",
     "keras_pair",
     "keras_spec",
@@ -84,6 +85,12 @@ def is_plain(axes: Any) -> bool:
     if len(_PLAIN) < 256:
         _PLAIN[id(axes)] = axes
     return True
+
+
+def as_key(axes: Any) -> Canon:
+    """``axes`` as it keys a plan cache: itself when :func:`is_plain`, else
+    :func:`canonical` (which refuses what is not an axes spec)."""
+    return axes if is_plain(axes) else canonical(axes)
 
 
 def _canonical_item(item: Any, where: str, depth: int) -> Canon:

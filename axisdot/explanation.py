@@ -12,7 +12,7 @@ from typing import Any, Optional, Sequence, Union
 import torch
 
 from . import cache as _cache
-from .axes import canonical, is_plain
+from .axes import as_key
 from .einsum_path import optimize_key, step_cost
 from .errors import ArgumentError, AxisdotError, AxisdotTypeError, EquationError, with_context
 from .legacy import check_semantics
@@ -110,19 +110,15 @@ _PLANS = {"dot": _cache.dot_plan, "batch_dot": _cache.batch_dot_plan, "tensordot
           "dot_general": _cache.dot_general_plan}
 
 
-def _canon(value: Any) -> Any:
-    return value if is_plain(value) else canonical(value)
-
-
 def _two_operand(x: Any, y: Any, mode: str, axes: Any, normalize: Any, contract: Any, batch: Any) -> Explanation:
     call = f"axisdot.explain(mode={mode!r})"
     (xr, xs), (yr, ys) = rank_and_shape(x, "x", call), rank_and_shape(y, "y", call)
     if mode == "dot_general":
         if contract is _UNSET:
             raise AxisdotTypeError("explain(mode='dot_general') needs contract=((x axes), (y axes))")
-        key: tuple = (xr, yr, _canon(contract), _canon(((), ()) if batch is _UNSET else batch))
+        key: tuple = (xr, yr, as_key(contract), as_key(((), ()) if batch is _UNSET else batch))
     else:
-        key = (xr, yr, _canon(axes))
+        key = (xr, yr, as_key(axes))
     plan, cached = _cache.lookup(_PLANS[mode], *key)
     spec = plan.spec
     out_shape = output_shape(spec, xs, ys) if xs is not None and ys is not None else None
