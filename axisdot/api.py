@@ -307,10 +307,7 @@ def _einsum_sized(equation: Any, operands: Sequence[Any], optimize: Any, memory_
     if isinstance(key, PathOptimizer):  # its paths are its own: not cached
         sub = _cache.einsum_subscripts(equation, tuple(len(s) for s in shapes))
         return SizedEinsum(sub, shapes, key, memory_limit, _cache.einsum_step)(operands)
-    if all(n.__class__ is int for s in shapes for n in s):
-        return _cache.einsum_sized(equation, shapes, key, memory_limit)(operands)
-    # symbolic sizes (torch.compile, export): a plan that no symbol keys
-    return _cache.einsum_traced(equation, _cache.size_pattern(shapes), key, memory_limit)(operands)
+    return _cache.einsum_for_shapes(equation, shapes, key, memory_limit)(operands)
 
 
 # -- shapes without tensors -----------------------------------------------------------------

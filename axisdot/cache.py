@@ -49,6 +49,7 @@ __all__ = [
     "einsum_sized",
     "einsum_traced",
     "size_pattern",
+    "einsum_for_shapes",
     "einsum_step",
     "cache_info",
     "cache_details",
@@ -152,16 +153,23 @@ def size_pattern(shapes: Any) -> tuple[tuple[Optional[int], ...], ...]:
     return tuple(tuple(1 if n.__class__ is int and n == 1 else None for n in s) for s in shapes)
 
 
+def einsum_for_shapes(equation: EquationKey, shapes: tuple[tuple[Any, ...], ...], optimize: Hashable,
+                      memory_limit: Any) -> SizedEinsum:
+    """The plan for operands of these shapes: :func:`einsum_sized` when every size is an
+    int, else (symbolic sizes under torch.compile or export) :func:`einsum_traced`, so
+    that no cache is ever keyed by a symbol."""
+    if all(n.__class__ is int for s in shapes for n in s):
+        return einsum_sized(equation, shapes, optimize, memory_limit)
+    return einsum_traced(equation, size_pattern(shapes), optimize, memory_limit)
+
+
 @functools.lru_cache(maxsize=MAXSIZE)
 def einsum_ranked(equation: EquationKey, ranks: tuple[int, ...]) -> RankedEinsum:
     _built()
     sub = einsum_subscripts(equation, ranks)
 
     def sized(operands: Any) -> SizedEinsum:
-        shapes = tuple(tuple(t.shape) for t in operands)
-        if all(n.__class__ is int for s in shapes for n in s):
-            return einsum_sized(equation, shapes, "auto", None)
-        return einsum_traced(equation, size_pattern(shapes), "auto", None)  # never keyed by symbols
+        return einsum_for_shapes(equation, tuple(tuple(t.shape) for t in operands), "auto", None)
 
     return RankedEinsum(sub, einsum_step, sized)
 

@@ -26,9 +26,8 @@ import torch
 
 from .einsum_parse import Subscripts, letter_sizes, quote
 from .einsum_path import Step, choose_path, contraction_steps
-from .errors import AxisdotError, with_context
+from .errors import AxisdotError, ShapeError, with_context
 from .operands import check_same_device, common_dtype, unsupported_dtype
-from .errors import ShapeError
 from .plan import RECOVERABLE
 
 __all__ = ["RankedEinsum", "SizedEinsum", "widens_to_int64", "NOMINAL_SIZE", "FLOATING"]
@@ -81,7 +80,7 @@ class SizedEinsum:
                  memory_limit: Any, step: StepLookup) -> None:
         self.sub = sub
         self.traced = any(n is None for shape in shapes for n in shape)
-        quoted = quote(sub.written)
+        self.quoted = quoted = quote(sub.written)
         if self.traced:
             self.sizes = {c: NOMINAL_SIZE for c in "".join(sub.inputs)}
             for term, shape in zip(sub.inputs, shapes):
@@ -109,7 +108,7 @@ class SizedEinsum:
         self._run = [(s.operands, fn) for s, (fn, _label) in zip(self.steps, self.lowerings)]
 
     def __call__(self, operands: Sequence[torch.Tensor]) -> torch.Tensor:
-        quoted = quote(self.sub.written)
+        quoted = self.quoted
         if self.traced:
             letter_sizes(self.sub, [t.shape for t in operands])
         ops = [t if dims is None else t.squeeze(dims) for t, dims in zip(operands, self.squeeze)]

@@ -40,7 +40,7 @@ from typing import Callable, Optional
 import torch
 
 from .errors import AxisdotError, OperandError, ShapeError, with_context
-from .operands import check_same_device, check_tensor, common_dtype, unsupported_dtype
+from .operands import check_same_device, check_tensor, promoted, unsupported_dtype
 from .spec import Spec, output_shape
 
 __all__ = ["Plan", "Run", "RECOVERABLE", "SMALL_PRODUCT_BYTES"]
@@ -223,8 +223,7 @@ class Plan:
         except ShapeError as shape_err:
             raise with_context(shape_err, [f"in {self.call}"]) from None
         if x.dtype != y.dtype:
-            dtype = common_dtype([x, y])
-            return self(x.to(dtype), y.to(dtype))
+            return self(*promoted([x, y]))
         refusal = unsupported_dtype(err, [x, y], self.call)
         if refusal is not None:
             raise refusal from err
