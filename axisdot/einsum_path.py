@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Hashable, Optional, Sequence
+from typing import Any, Container, Hashable, Optional, Sequence
 
 from opt_einsum import paths as _paths
 
 from .errors import ArgumentError, AxisdotTypeError
 
-__all__ = ["Step", "optimize_key", "choose_path", "contraction_steps", "step_cost", "memory_arg", "STRATEGIES"]
+__all__ = ["Step", "optimize_key", "choose_path", "contraction_steps", "kept_letters", "step_cost", "memory_arg",
+           "STRATEGIES"]
 
 Path = tuple[tuple[int, ...], ...]
 
@@ -135,6 +136,13 @@ def choose_path(inputs: Sequence[str], output: str, sizes: dict[str, int], optim
     return tuple(tuple(step) for step in found)
 
 
+def kept_letters(joined: str, needed: Container[str]) -> str:
+    """The letters of ``joined`` (a step's operand terms, concatenated) that are still
+    ``needed``, each once, in the order they first appear: the index order of an
+    intermediate (opt_einsum's tensordot order)."""
+    return "".join(sorted({c for c in joined if c in needed}, key=joined.find))
+
+
 def contraction_steps(inputs: Sequence[str], output: str, path: Path) -> tuple[Step, ...]:
     """The equation of each step; intermediates keep the letters still needed, in the
     order they first appear in the step's operands (opt_einsum's tensordot order)."""
@@ -146,9 +154,7 @@ def contraction_steps(inputs: Sequence[str], output: str, path: Path) -> tuple[S
         if k == len(path) - 1:
             result = output
         else:
-            needed = set("".join(terms)) | set(output)
-            joined = "".join(picked)
-            result = "".join(sorted({c for c in joined if c in needed}, key=joined.find))
+            result = kept_letters("".join(picked), set("".join(terms)) | set(output))
         terms.append(result)
         steps.append(Step(order, ",".join(picked) + "->" + result))
     return tuple(steps)

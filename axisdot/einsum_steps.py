@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 import torch
 
+from .einsum_path import kept_letters
 from .plan import Plan
 from .render import CallText
 from .spec import Spec
@@ -130,9 +131,7 @@ def build_step(equation: str) -> tuple[StepFn, str]:
     chain = []  # k > 2 operands: pairwise, keeping the letters the rest or the output need
     acc = terms[0]
     for k in range(1, len(terms)):
-        rest = "".join(terms[k + 1:]) + out
-        joined = acc + terms[k]
-        keep = out if k == len(terms) - 1 else "".join(sorted({c for c in joined if c in rest}, key=joined.find))
+        keep = out if k == len(terms) - 1 else kept_letters(acc + terms[k], "".join(terms[k + 1:]) + out)
         chain.append(_pair(acc, terms[k], keep)[0])
         acc = keep
 
