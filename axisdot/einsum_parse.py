@@ -25,8 +25,8 @@ The rules are torch.einsum's, widened to what opt_einsum accepts:
 from __future__ import annotations
 
 import itertools
-import re
 import numbers
+import re
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional, Sequence
 
@@ -35,6 +35,7 @@ from opt_einsum import get_symbol
 from .errors import AxisdotTypeError, EquationError, ShapeError
 
 __all__ = ["Subscripts", "parse", "parse_sublists", "is_label", "letter_sizes", "quote"]
+
 
 @dataclass(frozen=True)
 class Subscripts:
@@ -158,7 +159,6 @@ def parse_sublists(sublists: Sequence[Any], output: Any, ranks: Sequence[int], w
         return "".join("..." if item is Ellipsis else get_symbol(int(item)) for item in sub)  # type: ignore[call-overload]
 
     return _build([term(s) for s in labels[:-1]], term(labels[-1]), ranks, written, quoted)
-
 
 
 def _build(terms: list[str], rhs: Optional[str], ranks: Sequence[int], written: str, quoted: str) -> Subscripts:

@@ -2,7 +2,7 @@
 
 The planned calls do not check their operands on every call: the torch calls they make
 refuse bad operands themselves, and the front ends turn such a refusal into axisdot's
-error with :func:`explain_failure` (only then, so a good call pays nothing). Where a
+error with :meth:`axisdot.plan.Plan.recover` (only then, so a good call pays nothing). Where a
 lowering could accept bad operands silently (a reshape, a broadcasting product), the
 plan checks sizes itself.
 """

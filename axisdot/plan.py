@@ -23,9 +23,10 @@ lowering is exact:
     Neither input has a free axis (a batched vector dot, e.g. Keras ``Dot(axes=1)`` on
     two ``(batch, n)`` inputs, or ``tensordot(a, b, axes=2)`` of two matrices): while
     the elementwise product of the inputs is at most 1 MiB, ``(x * y).sum(...)`` (the
-    fastest for small inputs); above that, on the CPU, the same in chunks of at most
-    1 MiB summed into the output, elsewhere one ``bmm`` of ``(n, 1, k)`` by ``(n, k, 1)``
-    views: nothing is allocated beyond the output and 1 MiB.
+    fastest for small inputs); above that, for floating inputs, on the CPU the same in
+    chunks of at most 1 MiB summed into the output, elsewhere one ``bmm`` of
+    ``(n, 1, k)`` by ``(n, k, 1)`` views: nothing is held beyond the output and 1 MiB.
+    Integer and complex inputs keep one product and sum at every size.
 
 No lowering materializes the broadcast product of the inputs. Per call, a plan checks
 only what its torch calls would not refuse by themselves (sizes under a reshape or an
