@@ -21,7 +21,8 @@ from typing import Any, Optional, Sequence
 from .errors import ArgumentError, AxisdotTypeError, ShapeError
 from .spec import PartialShape
 
-__all__ = ["DenseEquation", "DenseSpec", "parse_dense_equation", "analyze_dense", "output_shape_arg"]
+__all__ = ["DenseEquation", "DenseSpec", "parse_dense_equation", "analyze_dense", "output_shape_arg",
+           "check_bias_axes"]
 
 _FORMS = (
     (re.compile(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]+)"), ""),
@@ -133,6 +134,18 @@ def output_shape_arg(output_shape: Any, equation: DenseEquation) -> PartialShape
     return tuple(sizes)
 
 
+def check_bias_axes(bias_axes: object, equation: DenseEquation) -> None:
+    """``bias_axes`` as Keras takes it: a str of distinct letters of the output term."""
+    call = f"EinsumDense({equation.equation!r})"
+    if not isinstance(bias_axes, str):
+        raise AxisdotTypeError(f"{call}: bias_axes must be a str of output letters, got {type(bias_axes).__name__}")
+    for c in bias_axes:
+        if c not in equation.output:
+            raise ArgumentError(f"{call}: bias axis {c!r} is not a letter of the output term {equation.output!r}")
+    if len(set(bias_axes)) != len(bias_axes) or not bias_axes:
+        raise ArgumentError(f"{call}: bias_axes={bias_axes!r} must name distinct output letters, at least one")
+
+
 def analyze_dense(equation: DenseEquation, input_shape: Sequence[Optional[int]], output_shape: PartialShape,
                   bias_axes: Optional[str]) -> DenseSpec:
     """Kernel, bias and output shapes for an input of ``input_shape`` (None for unknown
@@ -173,13 +186,7 @@ def analyze_dense(equation: DenseEquation, input_shape: Sequence[Optional[int]],
         (out_axes if c in out_pos else in_axes).append(i)
     bias = None
     if bias_axes is not None:
-        if not isinstance(bias_axes, str):
-            raise AxisdotTypeError(f"{call}: bias_axes must be a str of output letters, got {type(bias_axes).__name__}")
-        for c in bias_axes:
-            if c not in z:
-                raise ArgumentError(f"{call}: bias axis {c!r} is not a letter of the output term {z!r}")
-        if len(set(bias_axes)) != len(bias_axes) or not bias_axes:
-            raise ArgumentError(f"{call}: bias_axes={bias_axes!r} must name distinct output letters, at least one")
+        check_bias_axes(bias_axes, equation)
         first = min(z.index(c) for c in bias_axes)
         bias = []
         for c in z[first:]:
