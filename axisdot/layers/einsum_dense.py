@@ -19,7 +19,8 @@ from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedParameter
 
 from .. import cache as _cache
-from ..dense_spec import DenseEquation, DenseSpec, analyze_dense, output_shape_arg, parse_dense_equation
+from ..dense_spec import (DenseEquation, DenseSpec, analyze_dense, check_bias_axes, output_shape_arg,
+                          parse_dense_equation)
 from ..errors import ArgumentError, AxisdotTypeError, OperandError, ShapeError
 from ..render import mark_axes
 from . import activations
@@ -100,6 +101,17 @@ def _he_uniform_(t: torch.Tensor) -> None:
         t.uniform_(-limit, limit)
 
 
+def _initialize_(t: torch.Tensor, kind: str, fan_in: int, fan_out: int) -> None:
+    """Fill ``t`` with the initializer ``kind`` (see :func:`_initializer`); the fans are
+    glorot uniform's."""
+    if kind == "zeros":
+        torch.nn.init.zeros_(t)
+    elif kind == "he_uniform":
+        _he_uniform_(t)
+    else:
+        _glorot_uniform_(t, fan_in, fan_out)
+
+
 def _initializer(name: Any, where: str) -> str:
     if name is None:
         return "zeros"
@@ -145,13 +157,7 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
         self.equation = equation
         self.partial_output_shape = output_shape_arg(output_shape, self.spec_equation)
         if bias_axes is not None:
-            if not isinstance(bias_axes, str):
-                raise AxisdotTypeError(f"EinsumDense({equation!r}): bias_axes must be a str of output letters, "
-                                       f"got {type(bias_axes).__name__}")
-            for c in bias_axes:
-                if c not in self.spec_equation.output:
-                    raise ArgumentError(f"EinsumDense({equation!r}): bias axis {c!r} is not a letter of the "
-                                        f"output term {self.spec_equation.output!r}")
+            check_bias_axes(bias_axes, self.spec_equation)
         self.bias_axes = bias_axes
         self.activation_name, self.activation = activations.get(activation, f"EinsumDense({equation!r}).activation")
         if lora_rank is not None and (isinstance(lora_rank, bool) or not isinstance(lora_rank, int) or lora_rank < 1):
@@ -209,20 +215,11 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
         if isinstance(self.kernel, UninitializedParameter) or self.spec is None:
             return
         spec = self.spec
-        if self.kernel_initializer == "zeros":
-            torch.nn.init.zeros_(self.kernel)
-        elif self.kernel_initializer == "he_uniform":
-            _he_uniform_(self.kernel)
-        else:
-            fan_in = math.prod(spec.kernel_shape[a] for a in spec.input_axes)
-            fan_out = math.prod(spec.kernel_shape[a] for a in spec.output_axes)
-            _glorot_uniform_(self.kernel, fan_in, fan_out)
+        fan_in = math.prod(spec.kernel_shape[a] for a in spec.input_axes)
+        fan_out = math.prod(spec.kernel_shape[a] for a in spec.output_axes)
+        _initialize_(self.kernel, self.kernel_initializer, fan_in, fan_out)
         if self.bias is not None:
-            if self.bias_initializer == "zeros":
-                torch.nn.init.zeros_(self.bias)
-            else:
-                _he_uniform_(self.bias) if self.bias_initializer == "he_uniform" else _glorot_uniform_(
-                    self.bias, self.bias.numel(), self.bias.numel())
+            _initialize_(self.bias, self.bias_initializer, self.bias.numel(), self.bias.numel())
 
     def _check_weights(self, spec: DenseSpec, input_shape: tuple) -> None:
         for name, want in (("kernel", spec.kernel_shape), ("bias", spec.bias_shape)):
@@ -256,13 +253,8 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
         self.lora_kernel_a = torch.nn.Parameter(torch.empty(shape[:-1] + (rank,), **factory))
         self.lora_kernel_b = torch.nn.Parameter(torch.empty((rank, shape[-1]), **factory))
         for t, init in ((self.lora_kernel_a, a_initializer), (self.lora_kernel_b, b_initializer)):
-            kind = _initializer(init, "LoRA initializer")
-            if kind == "zeros":
-                torch.nn.init.zeros_(t)
-            elif kind == "he_uniform":
-                _he_uniform_(t)
-            else:
-                _glorot_uniform_(t, t.shape[-2] if t.ndim > 1 else t.numel(), t.shape[-1])
+            _initialize_(t, _initializer(init, "LoRA initializer"), t.shape[-2] if t.ndim > 1 else t.numel(),
+                         t.shape[-1])
         self.kernel.requires_grad_(False)
         self.lora_enabled = True
         self.lora_rank = rank
@@ -280,22 +272,21 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
 
     def plan_for(self, spec: DenseSpec) -> DensePlan:
         """The plan this layer runs for inputs like ``spec``'s (its lowering, say)."""
-        equation = self.spec_equation.explicit(len(spec.input_shape))
-        return DensePlan(equation, self._fusable(equation, spec))
+        return self._dense_plan(len(spec.input_shape), spec)
 
-    def _fusable(self, equation: str, spec: Optional[DenseSpec]) -> bool:
-        """Whether the bias spans exactly the kernel's output axes, last in the output."""
-        z = equation.split("->")[1]
-        y = equation.split("->")[0].split(",")[1]
-        outputs = "".join(c for c in y if c not in equation.split(",")[0])
-        return self.bias_axes is not None and spec is not None and spec.bias_shape is not None \
+    def _dense_plan(self, rank: int, spec: Optional[DenseSpec]) -> DensePlan:
+        """The plan for inputs of ``rank``, the bias fused when it spans exactly the
+        kernel's output axes, last in the output."""
+        equation = self.spec_equation.explicit(rank)
+        lhs, z = equation.split("->")
+        x, y = lhs.split(",")
+        outputs = "".join(c for c in y if c not in x)
+        fusable = self.bias_axes is not None and spec is not None and spec.bias_shape is not None \
             and set(self.bias_axes) == set(outputs) and z.endswith(outputs) and len(spec.bias_shape) == len(outputs)
+        return DensePlan(equation, fusable)
 
     def _plan(self, rank: int) -> DensePlan:
-        equation = self.spec_equation.explicit(rank)
-        spec = self.spec
-        plan = DensePlan(equation, self._fusable(equation, spec))
-        self._plans[rank] = plan
+        plan = self._plans[rank] = self._dense_plan(rank, self.spec)
         return plan
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
