@@ -38,6 +38,11 @@ def _mask(value: Any, name: str) -> Optional[torch.Tensor]:
     return value if value.dtype == torch.bool else value != 0
 
 
+def _causal(t: int, s: int, device: torch.device) -> torch.Tensor:
+    """Keras's causal mask, ``(1, T, S)``: query i attends to keys 0 to i."""
+    return torch.ones((1, t, s), dtype=torch.bool, device=device).tril()
+
+
 def _large_negative_fused(dtype: torch.dtype) -> float:
     return -0.7 * (65500.0 if dtype == torch.float16 else 3.38953e38)
 
@@ -164,7 +169,7 @@ class MultiHeadAttention(torch.nn.Module):
                 auto = part if auto is None else auto & part
         t, s = query.shape[1], value.shape[1]
         if use_causal_mask:
-            causal = torch.ones((1, t, s), dtype=torch.bool, device=query.device).tril()
+            causal = _causal(t, s, query.device)
             auto = causal if auto is None else auto & causal
         if self.sliding_window is not None:
             rows = torch.arange(t, device=query.device).view(1, t, 1)
@@ -221,8 +226,7 @@ class MultiHeadAttention(torch.nn.Module):
         spec = self.spec
         assert spec is not None
         if causal_only:
-            t, s = q.shape[1], v.shape[1]
-            mask = torch.ones((1, t, s), dtype=torch.bool, device=q.device).tril()
+            mask = _causal(q.shape[1], v.shape[1], q.device)
         q = q * torch.tensor(1.0 / math.sqrt(float(self.key_dim)), dtype=q.dtype)
         scores = _cache.einsum_ranked(spec.dot_product_equation, (k.ndim, q.ndim))([k, q])
         if mask is not None:

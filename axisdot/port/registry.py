@@ -76,13 +76,16 @@ def _as_tuple(value: Any) -> Any:
 # -- Dot ------------------------------------------------------------------------------------
 
 
+def _two_shapes(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(isinstance(s, list) for s in value)
+
+
 def _build_dot(entry: LayerEntry) -> PortedLayer:
     cfg = entry.config
     axes, normalize = _as_tuple(cfg["axes"]), cfg.get("normalize", False)
     built = entry.build_config.get("input_shape")
-    shapes = built if isinstance(built, list) and len(built) == 2 and all(isinstance(s, list) for s in built) \
-        else entry.call_tensor_shapes()
-    shapes = shapes if len(shapes) == 2 and all(isinstance(s, list) for s in shapes) else None
+    shapes = built if _two_shapes(built) else entry.call_tensor_shapes()
+    shapes = shapes if _two_shapes(shapes) else None
     module = Dot(axes, normalize)
     equations, out, code = {}, None, None
     if shapes is not None:
