@@ -13,6 +13,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import axisdot
 from axisdot.testing.reference import reference_batch_dot, reference_dot, reference_einsum
+from aten_log import AtenLog
 
 # Distinct primes so that no two sizes coincide (torch.compile would otherwise
 # "duck size" them into one symbol and recompile when they part).
@@ -151,16 +152,6 @@ def test_fake_tensors_pass_through():
     with FakeTensorMode():
         out = axisdot.dot(torch.empty(8, 3, 4), torch.empty(8, 5, 4), -1, normalize=True)
     assert isinstance(out, FakeTensor) and tuple(out.shape) == (8, 3, 5)
-
-
-class AtenLog(TorchDispatchMode):
-    def __init__(self) -> None:
-        super().__init__()
-        self.ops: list[str] = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        self.ops.append(str(func))
-        return func(*args, **(kwargs or {}))
 
 
 COPIES = ("aten.clone", "aten.copy_", "aten._to_copy", "aten.contiguous")
