@@ -644,10 +644,15 @@ MIXED_PROMOTED = [
 ]
 
 
+def _operands_of_dtypes(eq, dtypes):
+    """One small-int operand of size 3 per term of ``eq``, operand i in ``dtypes[i]``."""
+    return [_small_ints((3,) * len(term), eq, i, dtype=dt)
+            for i, (term, dt) in enumerate(zip(eq.split("->")[0].split(","), dtypes))]
+
+
 @pytest.mark.parametrize("eq,dtypes", [c[1:] for c in MIXED_PROMOTED], ids=[c[0] for c in MIXED_PROMOTED])
 def test_mixed_dtypes_torch_promotes(eq, dtypes):
-    ops = [_small_ints((3,) * len(term), eq, i, dtype=dt)
-           for i, (term, dt) in enumerate(zip(eq.split("->")[0].split(","), dtypes))]
+    ops = _operands_of_dtypes(eq, dtypes)
     expected = torch.einsum(eq, *ops)
     assert expected.dtype == torch.promote_types(*dtypes)
     check(axisdot.einsum(eq, *ops), expected)
@@ -701,8 +706,7 @@ TORCH_REFUSES_MIXED = [
 
 @pytest.mark.parametrize("eq,dtypes", [c[1:] for c in TORCH_REFUSES_MIXED], ids=[c[0] for c in TORCH_REFUSES_MIXED])
 def test_mixed_dtypes_torch_refuses_are_promoted(eq, dtypes):
-    ops = [_small_ints((3,) * len(term), eq, i, dtype=dt)
-           for i, (term, dt) in enumerate(zip(eq.split("->")[0].split(","), dtypes))]
+    ops = _operands_of_dtypes(eq, dtypes)
     with pytest.raises((RuntimeError, NotImplementedError)):
         torch.einsum(eq, *ops)
     common = functools.reduce(torch.promote_types, dtypes)
@@ -712,8 +716,7 @@ def test_mixed_dtypes_torch_refuses_are_promoted(eq, dtypes):
 
 @pytest.mark.parametrize("eq,dtypes", [c[1:] for c in TORCH_REFUSES_DTYPE], ids=[c[0] for c in TORCH_REFUSES_DTYPE])
 def test_torch_refuses_dtype(eq, dtypes):
-    ops = [_small_ints((3,) * len(term), eq, i, dtype=dt)
-           for i, (term, dt) in enumerate(zip(eq.split("->")[0].split(","), dtypes))]
+    ops = _operands_of_dtypes(eq, dtypes)
     with pytest.raises((RuntimeError, NotImplementedError)):
         torch.einsum(eq, *ops)
     with pytest.raises(axisdot.AxisdotError) as info:
