@@ -1,15 +1,22 @@
 """The functional front ends: each looks its plan up and runs it.
 
-The hot path of a two-operand front end is short by design: an ``axes`` that is already
-canonical (exact ints and tuples, the usual spelling) keys the plan cache as it is; the
-plan's ``run`` makes the torch calls with no per-call checks that torch makes anyway;
-when torch refuses the operands, :meth:`Plan.recover` says why in axisdot's words (or
-promotes mixed dtypes). Everything else (other spellings of ``axes``, Keras's
-``dot([x, y], axes)`` form, non-tensors) takes the slow path, :func:`_resolve`, with
-the same errors. The parse -> spec -> plan work happens only on a cache miss
-(:mod:`axisdot.cache`). The few lines of that hot path (look up, run, recover) are
-written out in each front end rather than shared: a helper would add a Python call,
-a tenth of a tiny contraction's whole overhead, to every call.
+The hot path of a two-operand front end is short by design, in three tiers:
+
+1. The fast table (:data:`axisdot.cache.FAST`): the very ``axes`` object of an earlier
+   call finds that call's plan, whose :attr:`~axisdot.plan.Plan.fast` runs without
+   looking at the ranks (its kernel, or one ``ndim`` test, refuses other ranks). Einsum
+   keys its table by the equation and the ranks.
+2. An ``axes`` that is already canonical (exact ints and tuples, the usual spelling)
+   keys the ranked plan cache as it is, and fills the fast table.
+3. Everything else (other spellings of ``axes``, Keras's ``dot([x, y], axes)`` form,
+   non-tensors) takes the slow path, :func:`_resolve`, with the same errors.
+
+In every tier the plan's ``run`` makes the torch calls with no per-call checks that
+torch makes anyway; when torch refuses the operands, :meth:`Plan.recover` says why in
+axisdot's words (or promotes mixed dtypes). The parse -> spec -> plan work happens only
+on a cache miss (:mod:`axisdot.cache`). The few lines of the hot path (look up, run,
+recover) are written out in each front end rather than shared: a helper would add a
+Python call, a tenth of a tiny contraction's whole overhead, to every call.
 """
 from __future__ import annotations
 
@@ -23,12 +30,12 @@ from . import cache as _cache
 from .einsum_parse import quote
 from .einsum_path import optimize_key
 from .einsum_plan import SizedEinsum
-from .errors import AxisdotError, AxisdotTypeError, EquationError, OperandError, with_context
+from .errors import AxisdotError, AxisdotTypeError, EquationError, OperandError, ShapeError, with_context
 from .legacy import check_semantics, legacy_batch_dot
 from .letters import einsum_equation
 from .normalize import l2_normalize, normalize_mode
 from .operands import ShapeLike, check_tensor, rank_and_shape
-from .plan import RECOVERABLE, Plan
+from .plan import RECOVERABLE, Plan, RankMismatch
 from .spec import output_shape
 
 __all__ = ["dot", "batch_dot", "tensordot", "dot_general", "einsum", "equation", "Axes"]
@@ -38,7 +45,13 @@ _NONE = type(None)
 _Tensor = torch.Tensor
 _einsum_ranked = _cache.einsum_ranked
 _dot_plan, _batch_dot_plan = _cache.dot_plan, _cache.batch_dot_plan
+_FAST, _HITS, _VARIES, _remember = _cache.FAST, _cache.FAST_HITS, _cache.VARIES, _cache.remember
+_fast_dot, _fast_batch_dot, _fast_tensordot, _fast_dot_general, _fast_einsum = (
+    _FAST["dot"], _FAST["batch_dot"], _FAST["tensordot"], _FAST["dot_general"], _FAST["einsum_ranked"])
+_dot_hits, _batch_dot_hits, _tensordot_hits, _dot_general_hits, _einsum_hits = (
+    _HITS["dot"], _HITS["batch_dot"], _HITS["tensordot"], _HITS["dot_general"], _HITS["einsum_ranked"])
 _UNSET: Any = object()
+_EINSUM_FALLBACK = RECOVERABLE + (ShapeError,)
 _DEFAULT_AXES: dict[str, Any] = {"dot": -1, "batch_dot": None}
 
 
@@ -71,6 +84,23 @@ def _resolve(lookup: Callable[..., Plan], func: str, x: Any, y: Any, *axes: Any)
         return lookup(x.ndim, y.ndim, *(_axes.as_key(a) for a in axes))
     except AxisdotError as err:
         raise with_context(err, _shapes(x, y)) from err.__cause__
+
+
+def _after_fast(table: dict, hits: Any, key: Any, entry: tuple, x: Any, y: Any, err: BaseException) -> Any:
+    """A fast-table entry's run raised ``err``. For operands of the plan's ranks, the
+    plan's own recovery (axisdot's error, or a promotion), a hit of its cache; for
+    tensors of other ranks, the key is marked as seen with varying ranks. Returns
+    None when the caller should take its checked path (other ranks, or not tensors)."""
+    plan = entry[2]
+    try:
+        same = x.ndim == plan.spec.x_rank and y.ndim == plan.spec.y_rank
+    except AttributeError:  # not tensors: Keras's pair form, or a bad operand
+        return None
+    if same and not isinstance(err, RankMismatch):
+        next(hits)
+        return plan.recover(x, y, err)
+    table[key] = _VARIES
+    return None
 
 
 def _run(plan: Plan, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -108,6 +138,23 @@ def dot(x: Any, y: Any = None, axes: Axes = -1, *, normalize: Union[bool, str] =
     >>> dot([torch.ones(4, 3), torch.ones(4, 3)], 1).shape
     torch.Size([4, 1])
     """
+    try:
+        entry = _fast_dot[axes]
+    except (KeyError, TypeError):  # not seen yet, or unhashable (a list)
+        entry = None
+    if entry is not None and entry[0] is axes and normalize is False:
+        try:
+            out = entry[1](x, y)
+        except RECOVERABLE as err:
+            out = _after_fast(_fast_dot, _dot_hits, axes, entry, x, y, err)
+            if out is not None:
+                return out
+        except AxisdotError:  # the plan's own refusal (sizes under a reshape): a hit
+            next(_dot_hits)
+            raise
+        else:
+            next(_dot_hits)
+            return out
     kind = axes.__class__
     if kind is int or kind is tuple and len(axes) == 2 and axes[0].__class__ is int and axes[1].__class__ is int:
         try:
@@ -117,6 +164,8 @@ def dot(x: Any, y: Any = None, axes: Axes = -1, *, normalize: Union[bool, str] =
         except AxisdotError as err:
             raise with_context(err, _shapes(x, y)) from err.__cause__
         if plan is not None:
+            if entry is not _VARIES:
+                _remember(_fast_dot, axes, plan)
             if normalize is False:
                 try:
                     return plan.run(x, y)
@@ -143,6 +192,23 @@ def batch_dot(x: Any, y: Any = None, axes: Optional[Axes] = None, *, semantics: 
     >>> batch_dot(torch.ones(32, 20, 1), torch.ones(32, 30, 20), axes=(1, 2)).shape
     torch.Size([32, 1, 30])
     """
+    try:
+        entry = _fast_batch_dot[axes]
+    except (KeyError, TypeError):
+        entry = None
+    if entry is not None and entry[0] is axes and semantics == "keras3":
+        try:
+            out = entry[1](x, y)
+        except RECOVERABLE as err:
+            out = _after_fast(_fast_batch_dot, _batch_dot_hits, axes, entry, x, y, err)
+            if out is not None:
+                return out
+        except AxisdotError:  # the plan's own refusal (sizes under a reshape): a hit
+            next(_batch_dot_hits)
+            raise
+        else:
+            next(_batch_dot_hits)
+            return out
     if semantics == "keras3":
         kind = axes.__class__
         if kind is _NONE or kind is int or kind is tuple and len(axes) == 2 and axes[0].__class__ is int \
@@ -154,6 +220,8 @@ def batch_dot(x: Any, y: Any = None, axes: Optional[Axes] = None, *, semantics: 
             except AxisdotError as err:
                 raise with_context(err, _shapes(x, y)) from err.__cause__
             if plan is not None:
+                if entry is not _VARIES:
+                    _remember(_fast_batch_dot, axes, plan)
                 try:
                     return plan.run(x, y)
                 except RECOVERABLE as err:
@@ -177,6 +245,23 @@ def tensordot(x: torch.Tensor, y: torch.Tensor, axes: Axes = 2) -> torch.Tensor:
     >>> tensordot(torch.ones(3, 4, 5), torch.ones(4, 5, 6), axes=2).shape
     torch.Size([3, 6])
     """
+    try:
+        entry = _fast_tensordot[axes]
+    except (KeyError, TypeError):
+        entry = None
+    if entry is not None and entry[0] is axes:
+        try:
+            out = entry[1](x, y)
+        except RECOVERABLE as err:
+            out = _after_fast(_fast_tensordot, _tensordot_hits, axes, entry, x, y, err)
+            if out is not None:
+                return out
+        except AxisdotError:  # the plan's own refusal (sizes under a reshape): a hit
+            next(_tensordot_hits)
+            raise
+        else:
+            next(_tensordot_hits)
+            return out
     if axes.__class__ is int or _axes.is_plain(axes):
         try:
             plan = _cache.tensordot_plan(x.ndim, y.ndim, axes)
@@ -185,6 +270,8 @@ def tensordot(x: torch.Tensor, y: torch.Tensor, axes: Axes = 2) -> torch.Tensor:
         except AxisdotError as err:
             raise with_context(err, _shapes(x, y)) from err.__cause__
         if plan is not None:
+            if entry is not _VARIES:
+                _remember(_fast_tensordot, axes, plan)
             try:
                 return plan.run(x, y)
             except RECOVERABLE as err:
@@ -205,6 +292,23 @@ def dot_general(
     >>> dot_general(torch.ones(2, 3, 4), torch.ones(2, 4, 5), contract=((2,), (1,)), batch=((0,), (0,))).shape
     torch.Size([2, 3, 5])
     """
+    try:
+        entry = _fast_dot_general[contract]
+    except (KeyError, TypeError):
+        entry = None
+    if entry is not None and entry[0] is contract and entry[3] is batch:
+        try:
+            out = entry[1](x, y)
+        except RECOVERABLE as err:
+            out = _after_fast(_fast_dot_general, _dot_general_hits, contract, entry, x, y, err)
+            if out is not None:
+                return out
+        except AxisdotError:  # the plan's own refusal (sizes under a reshape): a hit
+            next(_dot_general_hits)
+            raise
+        else:
+            next(_dot_general_hits)
+            return out
     if _axes.is_plain(contract) and _axes.is_plain(batch):
         try:
             plan = _cache.dot_general_plan(x.ndim, y.ndim, contract, batch)
@@ -213,6 +317,8 @@ def dot_general(
         except AxisdotError as err:
             raise with_context(err, _shapes(x, y)) from err.__cause__
         if plan is not None:
+            if entry is not _VARIES:
+                _remember(_fast_dot_general, contract, plan, batch)
             try:
                 return plan.run(x, y)
             except RECOVERABLE as err:
@@ -267,6 +373,19 @@ def einsum(*args: Any, optimize: Any = "auto", memory_limit: Any = None) -> torc
     """
     if len(args) == 3 and memory_limit is None and optimize == "auto":  # the common call: two operands
         equation, x, y = args
+        if equation.__class__ is str:
+            try:
+                fast = _fast_einsum[equation, x.ndim, y.ndim]
+            except (KeyError, AttributeError):
+                fast = None
+            if fast is not None:
+                try:
+                    out = fast(x, y)
+                except _EINSUM_FALLBACK:  # the ranked call below says or does what else to do
+                    pass
+                else:
+                    next(_einsum_hits)
+                    return out
         if equation.__class__ is str and isinstance(x, _Tensor) and isinstance(y, _Tensor):
             try:
                 return _einsum_ranked(equation, (x.ndim, y.ndim))(args[1:])

@@ -22,16 +22,34 @@ live apart, so they never evict a rank-keyed plan. Axes keys are canonical (exac
 and tuples, see :func:`axisdot.axes.is_plain`): ``True`` never finds the plan of ``1``.
 Errors are not cached. :func:`cache_info` sums the plan caches (one lookup per call);
 :func:`cache_details` gives each cache, the parts' caches too.
+
+In front of the four Keras-style caches and ``einsum_ranked`` sits a **fast table**
+(:data:`FAST`), a plain dict a front end reads before anything else:
+
+* for ``dot``, ``batch_dot`` and ``tensordot`` it is keyed by the ``axes`` object alone,
+  for ``dot_general`` by ``contract``, each entry ``(key, plan.fast, plan[, batch])``
+  written after a ranked lookup found the plan for canonical axes. A hit needs the very
+  object that was checked (``entry[0] is axes``): an equal value of another type
+  (``True`` for ``1``, NumPy integers) takes the checked path. The entry skips the
+  ranks: :attr:`Plan.fast` refuses operands of other ranks (the kernel of a bmm/mm/mv
+  lowering does; other lowerings check ``ndim``), and an ``axes`` seen with varying
+  ranks is marked :data:`VARIES` and keeps the ranked lookup.
+* for einsum it is keyed by ``(equation, x rank, y rank)`` with the two-operand
+  :meth:`RankedEinsum.__call__`'s fast branch as a function.
+
+A table hit counts as a hit of its plan cache (:data:`FAST_HITS`), so the statistics
+read as if every call had looked its plan up; :func:`cache_clear` empties the tables.
 """
 from __future__ import annotations
 
 import functools
+import itertools
 import threading
-from typing import Any, Hashable, NamedTuple, Optional, Union
+from typing import Any, Callable, Hashable, NamedTuple, Optional, Union
 
 from . import einsum_parse
 from .axes import Canon, general_spec, keras_spec, tensordot_spec
-from .einsum_plan import RankedEinsum, SizedEinsum
+from .einsum_plan import FLOATING, RankedEinsum, SizedEinsum
 from .einsum_steps import StepFn, build_step
 from .plan import Plan
 from .render import CallText
@@ -55,6 +73,10 @@ __all__ = [
     "cache_details",
     "cache_clear",
     "lookup",
+    "FAST",
+    "FAST_HITS",
+    "VARIES",
+    "remember",
 ]
 
 #: Entries per cache.
@@ -171,7 +193,46 @@ def einsum_ranked(equation: EquationKey, ranks: tuple[int, ...]) -> RankedEinsum
     def sized(operands: Any) -> SizedEinsum:
         return einsum_for_shapes(equation, tuple(tuple(t.shape) for t in operands), "auto", None)
 
-    return RankedEinsum(sub, einsum_step, sized)
+    ranked = RankedEinsum(sub, einsum_step, sized)
+    fast = _einsum_fast(ranked)
+    if fast is not None and isinstance(equation, str):
+        table = FAST["einsum_ranked"]
+        if len(table) >= MAXSIZE:
+            table.clear()
+        table[(equation, *ranks)] = fast
+    return ranked
+
+
+class NotFast(RuntimeError):
+    """Raised by a fast-table function for operands it does not take as they are."""
+
+
+def _einsum_fast(ranked: RankedEinsum) -> Optional[Callable[[Any, Any], Any]]:
+    """The branch of :meth:`RankedEinsum.__call__` that runs its plan as it is (one
+    step, the same dtype, floating where the dtype rule depends on sizes), as a
+    function of two operands; None when the equation has no such branch. It raises
+    (:class:`NotFast`, or the plan's own refusal) where the ranked call would do more.
+    Only an elementwise lowering needs the dtype checks: a matrix product refuses
+    mixed dtypes, and a contracted axis of size 1 against a larger one, by itself."""
+    direct = ranked.direct
+    if direct is None:
+        return None
+    if not ranked.fn.plan.elementwise:
+        # a matrix product refuses mixed dtypes and unequal contracted sizes itself, so
+        # no integer sum here is one torch would widen (widens_to_int64): it is the branch
+        return direct
+    if ranked.int_sensitive:
+        def fast(x: Any, y: Any) -> Any:
+            dtype = x.dtype
+            if dtype is y.dtype and dtype in FLOATING:
+                return direct(x, y)
+            raise NotFast
+    else:
+        def fast(x: Any, y: Any) -> Any:
+            if x.dtype is y.dtype:
+                return direct(x, y)
+            raise NotFast
+    return fast
 
 
 #: The caches a call looks its plan up in (one lookup a call) ...
@@ -188,10 +249,46 @@ _PLANS = {
 _PARTS = {"einsum_subscripts": einsum_subscripts, "einsum_step": einsum_step}
 
 
+#: The fast tables in front of the plan caches (see the module docstring), by cache name.
+FAST: dict[str, dict[Any, Any]] = {name: {} for name in ("dot", "batch_dot", "tensordot", "dot_general",
+                                                          "einsum_ranked")}
+#: Hits served by each fast table: ``next(FAST_HITS[name])`` per hit (atomic under threads).
+FAST_HITS: dict[str, "itertools.count[int]"] = {name: itertools.count() for name in FAST}
+_hits_at_clear = dict.fromkeys(FAST, 0)
+
+#: The entry of an ``axes`` seen with operands of different ranks: never a hit.
+VARIES = (object(), None, None, None)
+
+
+def remember(table: dict[Any, Any], key: Any, plan: Plan, *extra: Any) -> None:
+    """After a ranked lookup found ``plan`` for the canonical ``key`` (checked by the
+    caller): let the next call with this very object run ``plan.fast`` straight away;
+    an entry for the same value with another plan (other ranks) becomes :data:`VARIES`."""
+    entry = table.get(key)
+    if entry is VARIES:
+        return
+    if entry is not None and entry[2] is not plan:
+        table[key] = VARIES
+        return
+    if entry is None and len(table) >= MAXSIZE:
+        table.clear()
+    table[key] = (key, plan.fast, plan, *extra)
+
+
+def _fast_hits(name: str) -> int:
+    counter = FAST_HITS[name]
+    return int(repr(counter)[len("count("):-1]) - _hits_at_clear[name]
+
+
+def _info(name: str, fn: Any) -> CacheInfo:
+    info = CacheInfo(*fn.cache_info())
+    return info._replace(hits=info.hits + _fast_hits(name)) if name in FAST else info
+
+
 def cache_details() -> dict[str, CacheInfo]:
     """Each cache's statistics, by name: the plan caches, then the caches of the parts
     einsum plans are built from (parsed equations, step functions)."""
-    return {name: CacheInfo(*fn.cache_info()) for name, fn in {**_PLANS, **_PARTS}.items()}  # type: ignore[attr-defined]
+    return {name: _info(name, fn) for name, fn in {**_PLANS, **_PARTS}.items()}
 
 
 def cache_info() -> CacheInfo:
@@ -199,11 +296,14 @@ def cache_info() -> CacheInfo:
     ``hits``, ``misses``, ``maxsize`` and ``currsize``, each summed over the caches a
     call looks its plan up in (one lookup per call; :func:`cache_details` also lists
     the caches of parsed equations and step functions)."""
-    infos = [CacheInfo(*fn.cache_info()) for fn in _PLANS.values()]  # type: ignore[attr-defined]
+    infos = [_info(name, fn) for name, fn in _PLANS.items()]
     return CacheInfo(*(sum(getattr(i, f) for i in infos) for f in CacheInfo._fields))
 
 
 def cache_clear() -> None:
-    """Empty every plan cache and reset its statistics."""
+    """Empty every plan cache and fast table, and reset their statistics."""
     for fn in {**_PLANS, **_PARTS}.values():
         fn.cache_clear()  # type: ignore[attr-defined]
+    for name, table in FAST.items():
+        table.clear()
+        _hits_at_clear[name] += _fast_hits(name)

@@ -117,6 +117,7 @@ def _pair(a_term: str, b_term: str, out: str) -> tuple[StepFn, str]:
     # a step that is one plan on the operands as they are: callers in a hurry may run the
     # plan's own lowering (and handle its refusals themselves)
     run.direct = plan.run if not swap and reduce_a is None and reduce_b is None and perm is None else None  # type: ignore[attr-defined]
+    run.plan = plan  # type: ignore[attr-defined]
     return run, label
 
 

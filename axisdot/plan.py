@@ -31,7 +31,10 @@ lowering is exact:
 No lowering materializes the broadcast product of the inputs. Per call, a plan checks
 only what its torch calls would not refuse by themselves (sizes under a reshape or an
 elementwise product); when a torch call refuses the operands, :meth:`Plan.recover` says
-why in axisdot's words, or promotes mixed dtypes and runs again.
+why in axisdot's words, or promotes mixed dtypes and runs again. A plan's ``fast`` is
+its ``run`` for callers that have not checked the ranks: ``run`` itself where bmm / mm /
+mv on views refuse every other pair of ranks, else ``run`` behind one ``ndim`` test
+(:class:`RankMismatch`).
 """
 from __future__ import annotations
 
@@ -44,7 +47,7 @@ from .errors import AxisdotError, OperandError, ShapeError, with_context
 from .operands import check_same_device, check_tensor, promoted, unsupported_dtype
 from .spec import Spec, output_shape
 
-__all__ = ["Plan", "Run", "RECOVERABLE", "SMALL_PRODUCT_BYTES"]
+__all__ = ["Plan", "Run", "RECOVERABLE", "RankMismatch", "SMALL_PRODUCT_BYTES"]
 
 Run = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -55,9 +58,17 @@ RECOVERABLE = (RuntimeError, TypeError, AttributeError)
 #: Above this many bytes, a vector dot no longer multiplies elementwise first.
 SMALL_PRODUCT_BYTES = 2**20
 
-_bmm, _mm, _mv, _matmul = torch.bmm, torch.mm, torch.mv, torch.matmul
+
+class RankMismatch(RuntimeError):
+    """Raised by :attr:`Plan.fast` for operands of other ranks than the plan's: the
+    caller then looks up the plan for their ranks."""
+
+
+_bmm, _mm, _mv, _matmul, _mul, _sum = torch.bmm, torch.mm, torch.mv, torch.matmul, torch.mul, torch.sum
 _BOOL = torch.bool
-_FLOATS = frozenset({torch.float16, torch.bfloat16, torch.float32, torch.float64})
+#: floating dtypes -> the most elements whose elementwise product is at most SMALL_PRODUCT_BYTES
+_SMALL_ELEMENTS = {dtype: SMALL_PRODUCT_BYTES // dtype.itemsize
+                   for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64)}
 _tracing = torch.jit.is_tracing
 
 
@@ -107,10 +118,11 @@ def _large_vector_dot(x: torch.Tensor, y: torch.Tensor, nb: int) -> torch.Tensor
             or _functorch_wrapped(x) or _functorch_wrapped(y)):
         return (x * y).sum(tuple(range(nb, x.ndim)))
     n, k = math.prod(batch), math.prod(x.shape[nb:])
-    size = x.element_size()
+    dtype = x.dtype if x.dtype is y.dtype else torch.result_type(x, y)
+    size = dtype.itemsize  # of the product
     if x.device.type == "cpu" and n and k:
         try:
-            xs, ys = x.view(n, k), y.view(n, k)
+            xs, ys = (x, y) if x.ndim == 2 else (x.view(n, k), y.view(n, k))
         except RuntimeError:  # no view flattens this layout
             pass
         else:
@@ -118,11 +130,13 @@ def _large_vector_dot(x: torch.Tensor, y: torch.Tensor, nb: int) -> torch.Tensor
             if k * size <= SMALL_PRODUCT_BYTES:  # tiles of whole rows
                 step = SMALL_PRODUCT_BYTES // (k * size)
                 if grad:
-                    return torch.cat([(a * b).sum(1) for a, b in zip(xs.split(step), ys.split(step))]).view(batch)
-                out = torch.empty(n, dtype=torch.result_type(x, y), device=x.device)
-                for a, b, o in zip(xs.split(step), ys.split(step), out.split(step)):
-                    torch.sum(a * b, 1, out=o)
-                return out.view(batch)
+                    return torch.cat([_sum(_mul(xs[i:i + step], ys[i:i + step]), 1)
+                                      for i in range(0, n, step)]).view(batch)
+                out = torch.empty(n, dtype=dtype, device=x.device)
+                for i in range(0, n, step):  # slices: cheaper than split's tuples of views
+                    j = i + step
+                    _sum(_mul(xs[i:j], ys[i:j]), 1, out=out[i:j])
+                return out if nb == 1 else out.view(batch)
             if n * size <= SMALL_PRODUCT_BYTES:  # tiles of columns, accumulated
                 step = SMALL_PRODUCT_BYTES // (n * size)
                 tiles = zip(xs.split(step, 1), ys.split(step, 1))
@@ -157,23 +171,44 @@ class Plan:
         self.expands = spec.expands
         self.keepdim = self.expands and nc == 1  # sum keeping the axis gives Keras's (batch, 1) at once
         self.scalar = spec.x_rank == 0 or spec.y_rank == 0
+        #: whether ``run``'s torch calls refuse every other pair of ranks by themselves
+        #: (bmm, mm and mv on views of the inputs): then ``fast`` is ``run`` itself
+        self.rank_proof = False
+        #: whether ``run`` multiplies elementwise (a vector dot or an outer product), which
+        #: promotes mixed dtypes, where the matrix products refuse them
+        self.elementwise = not (nc and (spec.x_free or spec.y_free))
         if not (spec.x_free or spec.y_free):
             self.lowering = "vector dot"
             self.run: Run = self._vector_dot
             if nc == 1 and self.x_perm is None and self.y_perm is None:
-                self.run = self._row_dot(nb)
+                self.run, self.fast = self._row_dot(nb, False), self._row_dot(nb, True)
+                return
         elif not nc:
             self.lowering = "broadcast product (an outer product: no axis contracted)"
             self.run = self._outer
         elif self.x_perm is None and self.y_perm is None and nb <= 1 and nc == 1 \
                 and len(spec.x_free) <= 1 and len(spec.y_free) <= 1:
             self.lowering, self.run = self._on_views(nb == 1, not spec.x_free, not spec.y_free)
+            self.rank_proof = True
         elif self.x_perm is None and self.y_perm is None and nb == 0 and nc == 1 and not self.x_cf \
                 and spec.y_rank == 2:
             self.lowering, self.run = "torch.matmul on views (leading axes folded)", self._on_leading_axes()
         else:
             self.lowering = "torch.bmm after permute/reshape"
             self.run = self._matmul
+        #: ``run`` for a caller that has not checked the ranks (a front end's table keyed by
+        #: ``axes`` alone, see :mod:`axisdot.cache`): it raises :class:`RankMismatch` for
+        #: operands of other ranks than the plan's
+        self.fast: Run = self.run if self.rank_proof else self._rank_checked(self.run)
+
+    def _rank_checked(self, run: Run) -> Run:
+        x_rank, y_rank = self.spec.x_rank, self.spec.y_rank
+
+        def fast(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            if x.ndim == x_rank and y.ndim == y_rank:
+                return run(x, y)
+            raise RankMismatch
+        return fast
 
     def __repr__(self) -> str:
         return f"<axisdot.Plan {self.describe()} for {self.call}>"
@@ -306,24 +341,30 @@ class Plan:
                                f"torch.matmul refuse it too); cast the operands first, e.g. x.int() or x.float()")
         elif x.numel() * x.element_size() <= SMALL_PRODUCT_BYTES or not x.is_floating_point():
             # integer sums keep their dtype, as a matmul does (sum would widen them to int64)
-            out = x * y
-            out = out.sum(sum_dims, keepdim=self.keepdim, dtype=out.dtype)
+            out = _mul(x, y)
+            out = _sum(out, sum_dims, self.keepdim, dtype=out.dtype)
             return out.unsqueeze(-1) if self.expands and not self.keepdim else out
         else:
             out = _large_vector_dot(x, y, x.ndim - len(sum_dims))
         return out.unsqueeze(-1) if self.expands else out
 
-    def _row_dot(self, dim: int) -> Run:
+    def _row_dot(self, dim: int, check_rank: bool) -> Run:
         """The vector dot over one axis in place: a small float product and sum straight
         away (the same shapes and dtype need no other check); anything else goes the
-        general way."""
+        general way. ``check_rank``: the :attr:`fast` variant, which raises
+        :class:`RankMismatch` for operands of other ranks (their shapes tell)."""
         keepdim, expands, general = self.keepdim, self.expands and not self.keepdim, self._vector_dot
+        rank = self.spec.x_rank
 
         def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-            if x.dtype is y.dtype and x.dtype in _FLOATS and x.shape == y.shape \
-                    and x.numel() * x.element_size() <= SMALL_PRODUCT_BYTES:
-                out = (x * y).sum(dim, keepdim=keepdim)
-                return out.unsqueeze(-1) if expands else out
+            shape = x.shape
+            if shape == y.shape and (not check_rank or len(shape) == rank):
+                dtype = x.dtype
+                if dtype is y.dtype and x.numel() <= _SMALL_ELEMENTS.get(dtype, -1):
+                    out = _sum(_mul(x, y), dim, keepdim)
+                    return out.unsqueeze(-1) if expands else out
+            if check_rank and (x.ndim != rank or y.ndim != rank):
+                raise RankMismatch
             return general(x, y)
         return run
 

@@ -1,7 +1,7 @@
 """``axisdot.Dot``: a ``torch.nn.Module`` drop-in for ``keras.layers.Dot``."""
 from __future__ import annotations
 
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Optional, Union
 
 import torch
 
@@ -10,11 +10,16 @@ from ..api import Axes, dot
 from ..axes import canonical, keras_pair
 from ..errors import AxesError, AxisdotError, OperandError, with_context
 from ..normalize import l2_normalize, normalize_mode
-from ..plan import RECOVERABLE, Plan
+from ..plan import RECOVERABLE, Plan, RankMismatch
 
 __all__ = ["Dot"]
 
 _is_compiling = torch.compiler.is_compiling
+
+
+def _has_ranks(x: Any, y: Any, plan: Plan) -> bool:
+    """Whether x and y are tensors of the plan's ranks."""
+    return getattr(x, "ndim", None) == plan.spec.x_rank and getattr(y, "ndim", None) == plan.spec.y_rank
 
 
 class Dot(torch.nn.Module):
@@ -25,8 +30,9 @@ class Dot(torch.nn.Module):
 
     ``axes`` is checked at construction by the parser :func:`axisdot.dot` uses (what no
     input rank can make valid is refused at once), and the module keeps its plan for
-    each pair of input ranks it has seen, so a call costs one dictionary lookup before
-    the torch call.
+    each pair of input ranks it has seen. While it has seen one pair, a call runs that
+    plan's :attr:`~axisdot.plan.Plan.fast` straight away (it refuses other ranks by
+    itself); once the ranks vary, a call costs one dictionary lookup before the torch call.
 
     >>> Dot(axes=(2, 1))(torch.ones(2, 3, 5), torch.ones(2, 5, 4)).shape
     torch.Size([2, 3, 4])
@@ -43,6 +49,9 @@ class Dot(torch.nn.Module):
         self.normalize = normalize
         self._axes = canon
         self._plans: dict[tuple[int, int], Plan] = {}
+        #: the plan of the first input ranks, while no others are seen (and no normalize)
+        self._only: Optional[Plan] = None
+        self._ranks_vary = self._mode is not None
 
     def _plan(self, x: torch.Tensor, y: torch.Tensor) -> Plan:
         try:
@@ -50,19 +59,26 @@ class Dot(torch.nn.Module):
         except AxisdotError as err:
             raise with_context(err, [f"  x: shape {tuple(x.shape)}", f"  y: shape {tuple(y.shape)}"]) from err.__cause__
         self._plans[x.ndim, y.ndim] = plan
+        if len(self._plans) > 1:
+            self._ranks_vary, self._only = True, None
+        elif not self._ranks_vary:
+            self._only = plan
         return plan
 
     def forward(self, x: Any, y: Any = None) -> torch.Tensor:
-        if y is not None and self._mode is None and not _is_compiling():  # the common call, shortest
-            try:
-                plan = self._plans[x.ndim, y.ndim]
-            except (KeyError, AttributeError):
-                pass
-            else:
-                try:
-                    return plan.run(x, y)
-                except RECOVERABLE as err:
-                    return plan.recover(x, y, err)
+        only = self._only
+        if only is not None and not _is_compiling():  # the common calls, shortest
+            if y is None:
+                kind = x.__class__
+                if (kind is not list and kind is not tuple) or len(x) != 2:
+                    return self._forward(x, y)
+                x, y = x  # Keras's layer([x, y])
+            try:  # Plan.fast refuses inputs of other ranks itself
+                return only.fast(x, y)
+            except RECOVERABLE as err:
+                if isinstance(err, RankMismatch) or not _has_ranks(x, y, only):
+                    return self._forward(x, y)
+                return only.recover(x, y, err)
         return self._forward(x, y)
 
     def _forward(self, x: Any, y: Any) -> torch.Tensor:
@@ -94,6 +110,8 @@ class Dot(torch.nn.Module):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_plans"] = {}  # plans hold functions: rebuilt on the first call after loading
+        state["_only"] = None
+        state["_ranks_vary"] = self._mode is not None
         return state
 
     def get_config(self) -> dict[str, Any]:

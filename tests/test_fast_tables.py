@@ -1,0 +1,215 @@
+"""The fast tables in front of the plan caches (axisdot.cache.FAST): a warm call behaves
+exactly as a cold one.
+
+After a first call fills a table, later calls with the same ``axes`` object skip the
+checked lookup. Each test here makes a cold call (empty caches) and a warm one on the
+same operands and compares them: the same values, dtype and shape, or the same error
+with the same message. The operands are other sizes, ranks, dtypes, layouts and
+non-tensors than the first call's, so every way out of the fast branch is taken. Cold
+calls are checked against NumPy by test_properties.py; the values here are also
+compared with the references.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, strategies as st
+
+import axisdot
+import axisdot.cache
+from axisdot.testing import assert_matches
+from axisdot.testing import strategies as ads
+from axisdot.testing.reference import reference_einsum
+
+FRONT_ENDS: dict[str, tuple[Callable[..., st.SearchStrategy], Callable[..., Any]]] = {
+    "dot": (lambda: ads.dot_problems(max_rank=4, max_side=3), axisdot.dot),
+    "batch_dot": (lambda: ads.batch_dot_problems(max_rank=4, max_side=3), axisdot.batch_dot),
+    "tensordot": (lambda: ads.tensordot_problems(max_rank=4, max_side=3), axisdot.tensordot),
+    "dot_general": (lambda: ads.dot_general_problems(max_rank=4, max_side=3), axisdot.dot_general),
+}
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.int64, torch.int32, torch.complex64, torch.bool]
+
+
+def outcome(call: Callable[[], Any]) -> tuple:
+    """What a call gives: its result (as a comparable tuple), or its error's type and words."""
+    try:
+        out = call()
+    except Exception as err:  # noqa: BLE001 - compared, not hidden
+        return ("error", type(err), str(err))
+    return ("value", out.dtype, tuple(out.shape), out.detach().cpu().resolve_conj().numpy().tobytes())
+
+
+def warm_and_cold(call: Callable[[], Any]) -> tuple[tuple, tuple]:
+    """The outcome with the caches as the earlier calls left them, then with empty ones."""
+    warm = outcome(call)
+    axisdot.cache_clear()
+    return warm, outcome(call)
+
+
+def tensor(data: st.DataObject, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    t = data.draw(ads.tensors(shape, dtype=dtype))
+    if data.draw(st.booleans(), label="transposed view") and t.ndim > 1:
+        t = t.mT.contiguous().mT
+    return t
+
+
+def other_operands(data: st.DataObject, x: torch.Tensor, y: torch.Tensor) -> tuple[Any, Any]:
+    """Operands for a later call with the same axes: a changed size, another rank, other
+    or mixed dtypes, a Keras pair form, or the same shapes again."""
+    change = data.draw(st.sampled_from(["same", "sizes", "one size", "rank", "dtype", "mixed", "pair"]),
+                       label="change")
+    dtype = data.draw(st.sampled_from(DTYPES), label="dtype")
+    xs, ys = tuple(x.shape), tuple(y.shape)
+    if change == "sizes":
+        xs, ys = (tuple(data.draw(st.integers(0, 3)) for _ in s) for s in (xs, ys))
+    elif change == "one size" and xs:
+        k = data.draw(st.integers(0, len(xs) - 1))
+        xs = xs[:k] + (xs[k] + 1,) + xs[k + 1:]
+    elif change == "rank":
+        xs = xs + (2,) if data.draw(st.booleans()) else xs[1:]
+        ys = ys + (2,) if data.draw(st.booleans()) else ys
+    elif change == "pair":
+        return [x, y], None
+    x2 = tensor(data, xs, dtype if change in ("dtype", "mixed") else x.dtype)
+    y2 = tensor(data, ys, dtype if change == "dtype" else y.dtype)
+    return x2, y2
+
+
+@pytest.mark.parametrize("func", FRONT_ENDS)
+@given(data=st.data())
+def test_a_warm_call_is_the_cold_call(func, data):
+    strategy, fn = FRONT_ENDS[func]
+    problem = data.draw(strategy())
+    dtype = data.draw(st.sampled_from([torch.float32, torch.float64, torch.int64]), label="first dtype")
+    x, y = tensor(data, problem.x_shape, dtype), tensor(data, problem.y_shape, dtype)
+    axisdot.cache_clear()
+    assert_matches(fn, problem, operands=[x, y])  # the first call fills the table ...
+    assert_matches(fn, problem, operands=[x, y])  # ... the second is served from it
+    for _ in range(data.draw(st.integers(1, 3), label="later calls")):
+        x2, y2 = other_operands(data, x, y)
+        if y2 is None:  # Keras's pair form: dot([x, y], axes)
+            if func not in ("dot", "batch_dot"):
+                continue
+            warm, cold = warm_and_cold(lambda: fn(x2, **problem.kwargs))
+        else:
+            warm, cold = warm_and_cold(lambda: problem.call(fn, x2, y2))
+        assert warm == cold, (problem, warm[:3], cold[:3])
+        problem.call(fn, x, y)  # the first operands again: the table as before, or marked
+
+
+@st.composite
+def pair_contractions(draw: st.DrawFn) -> ads.EinsumProblem:
+    """Two-operand equations of the matrix-product kind (batch, contracted and free
+    letters in any order, each at most once per operand), the ones a fast-table entry
+    runs as one torch call; einsum_problems draws them rarely."""
+    letters = iter("abcdefgh")
+    batch, contracted, x_free, y_free = ([next(letters) for _ in range(draw(st.integers(0, 2)))] for _ in range(4))
+    x_term = draw(st.permutations(batch + contracted + x_free))
+    y_term = draw(st.permutations(batch + contracted + y_free))
+    output = batch + x_free + y_free
+    if draw(st.booleans()):
+        output = draw(st.permutations(output))
+    size = {c: draw(st.sampled_from([2, 3, 1, 0])) for c in batch + contracted + x_free + y_free}  # 2 first
+    return ads.EinsumProblem(f"{''.join(x_term)},{''.join(y_term)}->{''.join(output)}",
+                             (tuple(size[c] for c in x_term), tuple(size[c] for c in y_term)))
+
+
+@given(problem=st.one_of(pair_contractions(), ads.einsum_problems(n_operands=2, max_rank=3, max_side=3,
+                                                                  broadcast=True, ellipsis=True)),
+       data=st.data())
+def test_a_warm_einsum_is_the_cold_einsum(problem, data):
+    x, y = (tensor(data, s, torch.float32) for s in problem.shapes)
+    axisdot.cache_clear()
+    for _ in range(2):  # the first call fills the table, the second is served from it
+        np.testing.assert_allclose(axisdot.einsum(*problem.args([x, y])).numpy(),
+                                   reference_einsum(*problem.args([x, y])), rtol=1e-5, atol=1e-5)
+    for _ in range(data.draw(st.integers(1, 3), label="later calls")):
+        x2, y2 = other_operands(data, x, y)
+        if y2 is None:
+            continue
+        warm, cold = warm_and_cold(lambda: axisdot.einsum(*problem.args([x2, y2])))
+        assert warm == cold, (problem, warm[:3], cold[:3])
+        axisdot.einsum(*problem.args([x, y]))
+
+
+def test_the_einsum_table_serves_matrix_products():
+    x, w = torch.randn(2, 8, 16), torch.randn(16, 16)
+    axisdot.cache_clear()
+    for _ in range(3):
+        torch.testing.assert_close(axisdot.einsum("bij,jk->bik", x, w), torch.einsum("bij,jk->bik", x, w))
+    assert axisdot.cache.cache_details()["einsum_ranked"].hits == 2
+    assert ("bij,jk->bik", 3, 2) in axisdot.cache.FAST["einsum_ranked"]
+
+
+def test_an_equal_axes_of_another_type_never_hits_the_table():
+    x, y = torch.ones(2, 3, 4), torch.ones(2, 4, 5)
+    axisdot.cache_clear()
+    for _ in range(2):
+        axisdot.batch_dot(x, y, (2, 1))
+    with pytest.raises(axisdot.AxesTypeError, match="bool"):
+        axisdot.batch_dot(x, y, (2, True))  # == (2, 1), and hashes as it does
+    same = axisdot.batch_dot(x, y, (np.int64(2), np.int32(1)))  # canonical: the same plan
+    torch.testing.assert_close(same, torch.bmm(x, y), rtol=0, atol=0)
+
+
+def test_an_axes_seen_with_varying_ranks_keeps_the_ranked_lookup():
+    axes = (1, 1)
+    a3, b3 = torch.randn(2, 3, 4, dtype=torch.float64), torch.randn(2, 3, 5, dtype=torch.float64)
+    a2, b2 = torch.randn(2, 3, dtype=torch.float64), torch.randn(2, 3, dtype=torch.float64)
+    axisdot.cache_clear()
+    for _ in range(3):
+        torch.testing.assert_close(axisdot.batch_dot(a3, b3, axes), torch.bmm(a3.mT, b3))
+        torch.testing.assert_close(axisdot.batch_dot(a2, b2, axes), (a2 * b2).sum(1, keepdim=True))
+    assert axisdot.cache.FAST["batch_dot"][axes] is axisdot.cache.VARIES
+
+
+@pytest.mark.parametrize("func, args", [
+    ("dot", ((2, 1),)), ("batch_dot", ((2, 1),)), ("tensordot", (((2,), (1,)),)),
+    ("dot_general", (((2,), (1,)), ((0,), (0,)))),
+])
+def test_every_call_counts_one_hit_or_one_miss(func, args):
+    fn = getattr(axisdot, func)
+    x, y = torch.ones(2, 3, 4), torch.ones(2, 4, 5)
+    axisdot.cache_clear()
+    for _ in range(5):
+        fn(x, y, *args)
+    with pytest.raises(axisdot.ShapeError):  # a refusal after the plan was found is a hit too
+        fn(x, torch.ones(2, 3, 5), *args)
+    assert (axisdot.cache_info().misses, axisdot.cache_info().hits) == (1, 5)
+    assert axisdot.cache.cache_details()[func].hits == 5
+
+
+def test_einsum_hits_are_counted_once():
+    x, w = torch.ones(2, 8, 16), torch.ones(16, 16)
+    axisdot.cache_clear()
+    for _ in range(4):
+        axisdot.einsum("bij,jk->bik", x, w)
+    assert (axisdot.cache_info().misses, axisdot.cache_info().hits) == (1, 3)
+    # mixed dtypes leave the table: a hit of the ranked plan, which builds a sized one
+    axisdot.einsum("bij,jk->bik", x, w.double())
+    assert (axisdot.cache_info().misses, axisdot.cache_info().hits) == (2, 4)
+
+
+def test_cache_clear_empties_the_tables():
+    x = torch.ones(2, 3)
+    axisdot.dot(x, x, 1)
+    axisdot.einsum("ij,kj->ik", x, x)
+    axisdot.cache_clear()
+    assert not any(axisdot.cache.FAST.values())
+    axisdot.dot(x, x, 1)
+    info = axisdot.cache_info()
+    assert (info.hits, info.misses, info.currsize) == (0, 1, 1)
+
+
+@pytest.mark.parametrize("form", ["two", "pair"])
+def test_a_dot_module_whose_input_ranks_change_is_the_function(form):
+    m = axisdot.Dot(axes=-1)
+    gen = torch.Generator().manual_seed(0)
+    calls = [((2, 3), (2, 3)), ((2, 4, 3), (2, 5, 3)), ((2, 3), (2, 3)), ((2, 4, 3), (2, 4)), ((2, 3), (2, 4))]
+    for xs, ys in calls * 2:
+        x, y = torch.randn(xs, generator=gen, dtype=torch.float64), torch.randn(ys, generator=gen, dtype=torch.float64)
+        mine = outcome(lambda: m(x, y) if form == "two" else m([x, y]))
+        assert mine == outcome(lambda: axisdot.dot(x, y, -1)), (xs, ys)
