@@ -371,21 +371,22 @@ def einsum(*args: Any, optimize: Any = "auto", memory_limit: Any = None) -> torc
     >>> einsum(torch.ones(2, 3), [0, 1], torch.ones(3, 4), [1, 2], [0, 2]).shape
     torch.Size([2, 4])
     """
-    if len(args) == 3 and memory_limit is None and optimize == "auto":  # the common call: two operands
-        equation, x, y = args
-        if equation.__class__ is str:
+    if optimize == "auto" and memory_limit is None:  # the common call: two operands
+        try:  # keyed by str equations only: a sublist form finds nothing
+            equation, x, y = args
+            fast = _fast_einsum[equation, x.ndim, y.ndim]
+        except (ValueError, KeyError, AttributeError, TypeError):
+            pass
+        else:
             try:
-                fast = _fast_einsum[equation, x.ndim, y.ndim]
-            except (KeyError, AttributeError):
-                fast = None
-            if fast is not None:
-                try:
-                    out = fast(x, y)
-                except _EINSUM_FALLBACK:  # the ranked call below says or does what else to do
-                    pass
-                else:
-                    next(_einsum_hits)
-                    return out
+                out = fast(x, y)
+            except _EINSUM_FALLBACK:  # the ranked call below says or does what else to do
+                pass
+            else:
+                next(_einsum_hits)
+                return out
+    if len(args) == 3 and memory_limit is None and optimize == "auto":
+        equation, x, y = args
         if equation.__class__ is str and isinstance(x, _Tensor) and isinstance(y, _Tensor):
             try:
                 return _einsum_ranked(equation, (x.ndim, y.ndim))(args[1:])

@@ -69,7 +69,7 @@ _BOOL = torch.bool
 #: floating dtypes -> the most elements whose elementwise product is at most SMALL_PRODUCT_BYTES
 _SMALL_ELEMENTS = {dtype: SMALL_PRODUCT_BYTES // dtype.itemsize
                    for dtype in (torch.float16, torch.bfloat16, torch.float32, torch.float64)}
-_tracing = torch.jit.is_tracing
+_tracing = torch._C._is_tracing  # torch.jit.is_tracing without its Python frame (nothing here is scripted)
 
 
 def _T(t: torch.Tensor) -> torch.Tensor:
