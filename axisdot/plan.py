@@ -42,7 +42,7 @@ import torch
 
 from .errors import AxisdotError, OperandError, ShapeError, with_context
 from .operands import check_same_device, check_tensor, promoted, unsupported_dtype
-from .spec import Spec, output_shape
+from .spec import AXES, Spec, output_shape
 
 __all__ = ["Plan", "Run", "RECOVERABLE", "SMALL_PRODUCT_BYTES"]
 
@@ -68,24 +68,22 @@ def _T(t: torch.Tensor) -> torch.Tensor:
 
 def _layouts(spec: Spec) -> tuple[Optional[tuple[int, ...]], bool, Optional[tuple[int, ...]], bool]:
     """Permutations of x and y (None when an input is already in order), and whether
-    each is laid out contracted-first."""
+    each is laid out contracted-first. (Free axes are in increasing order, so their
+    first and last are their min and max.)"""
     (xb, yb), (xc, yc) = spec.batch, spec.contract
     if len(xc) > 1 and list(xc) != sorted(xc):
         order = sorted(range(len(xc)), key=xc.__getitem__)
         xc, yc = tuple([xc[i] for i in order]), tuple([yc[i] for i in order])
     fx, fy = spec.x_free, spec.y_free
-    x_cf = bool(fx and xc) and max(xc) < min(fx)
-    y_cf = not (fy and yc and max(fy) < min(yc))
+    x_cf = fx != () and xc != () and xc[-1] < fx[0]  # xc is in increasing order by now
+    y_cf = not (fy != () and yc != () and fy[-1] < (yc[0] if len(yc) == 1 else min(yc)))
     x_perm = xb + (xc + fx if x_cf else fx + xc)
     y_perm = yb + (yc + fy if y_cf else fy + yc)
     return _perm_or_none(x_perm), x_cf, _perm_or_none(y_perm), y_cf
 
 
 def _perm_or_none(perm: tuple[int, ...]) -> Optional[tuple[int, ...]]:
-    for i, p in enumerate(perm):
-        if i != p:
-            return perm
-    return None
+    return None if perm == AXES[len(perm)] else perm
 
 
 def _large_vector_dot(x: torch.Tensor, y: torch.Tensor, nb: int) -> torch.Tensor:
@@ -150,11 +148,12 @@ class Plan:
         self.spec = spec
         self.call = call
         self.refuse_bool = refuse_bool
-        self.pairs = tuple(zip(spec.batch[0] + spec.contract[0], spec.batch[1] + spec.contract[1]))
+        (xb, yb), (xc, yc) = spec.batch, spec.contract
+        self.pairs = (*zip(xb + xc, yb + yc),)
         self.x_perm, self.x_cf, self.y_perm, self.y_cf = _layouts(spec)
-        nb, nc = len(spec.batch[0]), len(spec.contract[0])
-        self.sum_dims = tuple(range(nb, nb + nc))
-        self.expands = spec.expands
+        nb, nc = len(xb), len(xc)
+        self.sum_dims = AXES[nb + nc][nb:]
+        self.expands = spec.keras_rank1 and spec.expands  # (the property, only where it can hold)
         self.keepdim = self.expands and nc == 1  # sum keeping the axis gives Keras's (batch, 1) at once
         self.scalar = spec.x_rank == 0 or spec.y_rank == 0
         if not (spec.x_free or spec.y_free):
