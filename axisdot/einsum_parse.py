@@ -52,6 +52,15 @@ class Subscripts:
     written: str
     ellipsis: str = ""
 
+    def __init__(self, inputs: tuple[str, ...], output: str, written: str, ellipsis: str = "") -> None:
+        # frozen: the fields are set once, here, in the instance's dict, as dataclass's own
+        # __init__ sets them through object.__setattr__ at twice the cost (a plan build makes one)
+        fields = self.__dict__
+        fields["inputs"] = inputs
+        fields["output"] = output
+        fields["written"] = written
+        fields["ellipsis"] = ellipsis
+
     @property
     def equation(self) -> str:
         """``"ij,jk->ik"``: the explicit equation."""
@@ -106,11 +115,11 @@ def parse(equation: object, ranks: Sequence[int]) -> Subscripts:
         raise AxisdotTypeError(f"einsum: the equation must be a str, got {type(equation).__name__}")
     plain = _PLAIN.fullmatch(equation)
     if plain is not None:  # letters, commas and '->' only (the usual equation): a shorter road
-        terms = plain.group(1).split(",")
-        output = plain.group(2)
-        if len(terms) == len(ranks) and all(len(t) == r for t, r in zip(terms, ranks)) \
-                and len(set(output)) == len(output) and set(output) <= set(plain.group(1)):
-            return Subscripts(tuple(terms), output, equation)
+        lhs, output = plain.groups()
+        terms = tuple(lhs.split(","))
+        if tuple(map(len, terms)) == tuple(ranks) and len(set(output)) == len(output) \
+                and set(lhs).issuperset(output):
+            return Subscripts(terms, output, equation)
     quoted = quote(equation)
     if _STRAY_ARROW.search(equation):
         raise EquationError(f"{quoted}: '-' and '>' appear only together, as '->' (without spaces inside it)")
