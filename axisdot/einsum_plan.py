@@ -165,29 +165,26 @@ class RankedEinsum:
                  sized: Callable[[Sequence[torch.Tensor]], SizedEinsum]) -> None:
         self.sub = sub
         self.sized = sized
-        (self.fn, self.lowering) = step(sub.equation)
+        fn, self.lowering = step(sub.equation)
+        self.fn = fn
         terms = sub.inputs
-        plan = self.fn
-        if plan.__class__ is Plan:  # the step is one plan on the operands as they are: its analysis holds
-            self.diagonals: tuple[tuple[int, int, int, int], ...] = ()  # no letter repeats in a term
-            #: the step's plan, run as it is when the step is nothing else (see einsum_steps)
-            self.direct: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = plan.run
-            self.shared: tuple[tuple[int, int], ...] = plan.pairs
-            self.int_sensitive = bool(plan.spec.contract[0])  # only contracted letters are summed
-            return
+        # a step that is one plan on the operands as they are (see einsum_steps) has no letter
+        # repeated in a term, pairs the letters the operands share, and sums contracted letters only
+        plain = fn.__class__ is Plan
         #: (operand, axis, operand, axis) pairs of a repeated letter, whose sizes must agree exactly
-        self.diagonals = _diagonals(terms)
-        self.direct = None
+        self.diagonals = () if plain else _diagonals(terms)
+        #: the step's plan, run as it is when the step is nothing else
+        self.direct: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = fn.run if plain else None
         #: (x axis, y axis) of each letter the two operands share
-        self.shared = _shared(terms[0], terms[1]) if len(terms) == 2 else ()
+        self.shared = fn.pairs if plain else _shared(terms[0], terms[1]) if len(terms) == 2 else ()
         #: integer and bool operands need the size-aware dtype rule when anything is summed
-        self.int_sensitive = not set(sub.output).issuperset("".join(terms))
+        self.int_sensitive = fn.spec.contract[0] != () if plain else not set(sub.output).issuperset("".join(terms))
 
     def __call__(self, operands: Sequence[torch.Tensor]) -> torch.Tensor:
         if len(operands) == 2:
             x, y = operands
-            direct = self.direct
-            if direct is not None and x.dtype is y.dtype and (not self.int_sensitive or x.dtype in FLOATING):
+            direct, dtype = self.direct, x.dtype
+            if direct is not None and dtype is y.dtype and (not self.int_sensitive or dtype in FLOATING):
                 try:  # the lowering checks what torch would not; anything unusual goes the sized way
                     return direct(x, y)
                 except _FALLBACK:

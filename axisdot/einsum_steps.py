@@ -5,7 +5,9 @@ once (cached by :mod:`axisdot.cache`) and serves every size and every equation t
 contains it. One operand: diagonals, sums and a permute. Two operands: each is first
 reduced to the letters the other operand or the output needs, then one two-operand
 :class:`~axisdot.plan.Plan` runs (the operands swapped when that saves a permute of the
-result). More than two (an explicit path may ask for it): pairwise, left to right.
+result); the usual step needs none of that and *is* its Plan (called as a step is), so
+a cold call builds nothing more and a warm one runs nothing more. More than two (an
+explicit path may ask for it): pairwise, left to right.
 Nothing here calls ``torch.einsum``, so every transform (ONNX, export) sees plain ops.
 """
 from __future__ import annotations
@@ -29,7 +31,8 @@ def _pairwise(a: str, b: str, out: str) -> Optional[tuple[Spec, str]]:
     or holds one that neither the other term nor ``out`` holds (a step that must reduce
     an operand first, see :func:`_reducer`). Axes are gathered into tuples as they come
     (cheaper than lists and conversions for the few axes of a term)."""
-    if len(set(a)) != len(a) or len(set(b)) != len(b):
+    x_rank, y_rank = len(a), len(b)
+    if len(set(a)) != x_rank or len(set(b)) != y_rank:
         return None
     bx = by = cx = cy = fx = fy = ()
     batch = a_free = b_free = ""
@@ -54,17 +57,19 @@ def _pairwise(a: str, b: str, out: str) -> Optional[tuple[Spec, str]]:
             fy += (j,)
             b_free += c
     # positional arguments: a keyword costs a class call a fifth of a microsecond
-    return Spec(len(a), len(b), (bx, by), (cx, cy), False, (fx, fy)), batch + a_free + b_free
+    return Spec(x_rank, y_rank, (bx, by), (cx, cy), False, (fx, fy)), batch + a_free + b_free
 
 
 def _reducer(sub: str, keep: str) -> tuple[Optional[Callable[[torch.Tensor], torch.Tensor]], str]:
     """Take the diagonal of each repeated letter of ``sub`` and sum the letters not in
     ``keep`` (keeping the dtype: the result dtype is settled before any step runs)."""
-    if len(set(sub)) == len(sub) and all(c in keep for c in sub):
+    if len(set(sub)) == len(sub) and set(keep).issuperset(sub):
         return None, sub
     ops: list[tuple[str, tuple[int, ...]]] = []
     while len(set(sub)) != len(sub):
-        c = next(c for c in sub if sub.count(c) > 1)
+        for c in sub:  # the first repeated letter (a loop: a generator left unfinished costs more)
+            if sub.count(c) > 1:
+                break
         i = sub.index(c)
         j = sub.index(c, i + 1)
         ops.append(("diagonal", (i, j)))
