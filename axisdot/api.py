@@ -52,6 +52,7 @@ _dot_hits, _batch_dot_hits, _tensordot_hits, _dot_general_hits, _einsum_hits = (
     _HITS["dot"], _HITS["batch_dot"], _HITS["tensordot"], _HITS["dot_general"], _HITS["einsum_ranked"])
 _UNSET: Any = object()
 _EINSUM_FALLBACK = RECOVERABLE + (ShapeError,)
+_fast_einsum_get = _fast_einsum.get
 _DEFAULT_AXES: dict[str, Any] = {"dot": -1, "batch_dot": None}
 
 
@@ -371,13 +372,13 @@ def einsum(*args: Any, optimize: Any = "auto", memory_limit: Any = None) -> torc
     >>> einsum(torch.ones(2, 3), [0, 1], torch.ones(3, 4), [1, 2], [0, 2]).shape
     torch.Size([2, 4])
     """
-    if optimize == "auto" and memory_limit is None:  # the common call: two operands
-        try:  # keyed by str equations only: a sublist form finds nothing
-            equation, x, y = args
-            fast = _fast_einsum[equation, x.ndim, y.ndim]
-        except (ValueError, KeyError, AttributeError, TypeError):
-            pass
-        else:
+    if optimize == "auto" and memory_limit is None and len(args) == 3:  # the common call: two operands
+        equation, x, y = args
+        try:  # keyed by str equations and ranks: a sublist form finds nothing
+            fast = _fast_einsum_get((equation, x.ndim, y.ndim))
+        except (AttributeError, TypeError):
+            fast = None
+        if fast is not None:
             try:
                 out = fast(x, y)
             except _EINSUM_FALLBACK:  # the ranked call below says or does what else to do
@@ -385,8 +386,6 @@ def einsum(*args: Any, optimize: Any = "auto", memory_limit: Any = None) -> torc
             else:
                 next(_einsum_hits)
                 return out
-    if len(args) == 3 and memory_limit is None and optimize == "auto":
-        equation, x, y = args
         if equation.__class__ is str and isinstance(x, _Tensor) and isinstance(y, _Tensor):
             try:
                 return _einsum_ranked(equation, (x.ndim, y.ndim))(args[1:])

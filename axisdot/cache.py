@@ -96,12 +96,9 @@ class CacheInfo(NamedTuple):
     currsize: int
 
 
+#: ``_local.built``: every builder sets it, a miss in this thread (see :func:`lookup`);
+#: written inline, as a helper's call would cost every cold call 40 ns per cache
 _local = threading.local()
-
-
-def _built() -> None:
-    """Every builder calls this: a miss in this thread (see :func:`lookup`)."""
-    _local.built = True
 
 
 def lookup(entry: Any, *key: Any) -> tuple[Any, bool]:
@@ -112,35 +109,47 @@ def lookup(entry: Any, *key: Any) -> tuple[Any, bool]:
     return value, not _local.built
 
 
+#: The fast tables in front of the plan caches (see the module docstring), by cache name.
+FAST: dict[str, dict[Any, Any]] = {name: {} for name in ("dot", "batch_dot", "tensordot", "dot_general",
+                                                          "einsum_ranked")}
+_FAST_EINSUM = FAST["einsum_ranked"]
+#: Hits served by each fast table: ``next(FAST_HITS[name])`` per hit (atomic under threads).
+FAST_HITS: dict[str, "itertools.count[int]"] = {name: itertools.count() for name in FAST}
+_hits_at_clear = dict.fromkeys(FAST, 0)
+
+#: The entry of an ``axes`` seen with operands of different ranks: never a hit.
+VARIES = (object(), None, None, None)
+
+
 @functools.lru_cache(maxsize=MAXSIZE)
 def dot_plan(x_rank: int, y_rank: int, axes: Canon) -> Plan:
-    _built()
+    _local.built = True
     return Plan(keras_spec(axes, x_rank, y_rank, "dot"), CallText(lambda: f"axisdot.dot(x, y, axes={axes!r})"))
 
 
 @functools.lru_cache(maxsize=MAXSIZE)
 def batch_dot_plan(x_rank: int, y_rank: int, axes: Canon) -> Plan:
-    _built()
+    _local.built = True
     return Plan(keras_spec(axes, x_rank, y_rank, "batch_dot"),
                 CallText(lambda: f"axisdot.batch_dot(x, y, axes={axes!r})"))
 
 
 @functools.lru_cache(maxsize=MAXSIZE)
 def tensordot_plan(x_rank: int, y_rank: int, axes: Canon) -> Plan:
-    _built()
+    _local.built = True
     return Plan(tensordot_spec(axes, x_rank, y_rank), CallText(lambda: f"axisdot.tensordot(x, y, axes={axes!r})"))
 
 
 @functools.lru_cache(maxsize=MAXSIZE)
 def dot_general_plan(x_rank: int, y_rank: int, contract: Canon, batch: Canon) -> Plan:
-    _built()
+    _local.built = True
     spec = general_spec(contract, batch, x_rank, y_rank)
     return Plan(spec, CallText(lambda: f"axisdot.dot_general(x, y, contract={contract!r}, batch={batch!r})"))
 
 
 @functools.lru_cache(maxsize=MAXSIZE)
 def einsum_subscripts(equation: EquationKey, ranks: tuple[int, ...]) -> einsum_parse.Subscripts:
-    _built()
+    _local.built = True
     if isinstance(equation, str):
         return einsum_parse.parse(equation, ranks)
     written, sublists, output = equation
@@ -149,14 +158,14 @@ def einsum_subscripts(equation: EquationKey, ranks: tuple[int, ...]) -> einsum_p
 
 @functools.lru_cache(maxsize=MAXSIZE)
 def einsum_step(equation: str) -> tuple[StepFn, str]:
-    _built()
+    _local.built = True
     return build_step(equation)
 
 
 @functools.lru_cache(maxsize=MAXSIZE)
 def einsum_sized(equation: EquationKey, shapes: tuple[tuple[int, ...], ...], optimize: Hashable,
                  memory_limit: Any) -> SizedEinsum:
-    _built()
+    _local.built = True
     sub = einsum_subscripts(equation, tuple(len(s) for s in shapes))
     return SizedEinsum(sub, shapes, optimize, memory_limit, einsum_step)
 
@@ -165,7 +174,7 @@ def einsum_sized(equation: EquationKey, shapes: tuple[tuple[int, ...], ...], opt
 def einsum_traced(equation: EquationKey, pattern: tuple[tuple[Optional[int], ...], ...], optimize: Hashable,
                   memory_limit: Any) -> SizedEinsum:
     """``pattern``: the shapes with every size that is not a static 1 as None."""
-    _built()
+    _local.built = True
     sub = einsum_subscripts(equation, tuple(len(s) for s in pattern))
     return SizedEinsum(sub, pattern, optimize, memory_limit, einsum_step)
 
@@ -187,19 +196,20 @@ def einsum_for_shapes(equation: EquationKey, shapes: tuple[tuple[Any, ...], ...]
 
 @functools.lru_cache(maxsize=MAXSIZE)
 def einsum_ranked(equation: EquationKey, ranks: tuple[int, ...]) -> RankedEinsum:
-    _built()
+    _local.built = True
     sub = einsum_subscripts(equation, ranks)
 
     def sized(operands: Any) -> SizedEinsum:
         return einsum_for_shapes(equation, tuple(tuple(t.shape) for t in operands), "auto", None)
 
     ranked = RankedEinsum(sub, einsum_step, sized)
-    fast = _einsum_fast(ranked)
-    if fast is not None and isinstance(equation, str):
-        table = FAST["einsum_ranked"]
-        if len(table) >= MAXSIZE:
-            table.clear()
-        table[(equation, *ranks)] = fast
+    direct = ranked.direct
+    if direct is not None and equation.__class__ is str:
+        if len(_FAST_EINSUM) >= MAXSIZE:
+            _FAST_EINSUM.clear()
+        # a matrix product refuses mixed dtypes, and a contracted axis of size 1 against a
+        # larger one, by itself: its branch is the plan's run (see _elementwise_fast)
+        _FAST_EINSUM[(equation, *ranks)] = _elementwise_fast(ranked) if ranked.fn.elementwise else direct
     return ranked
 
 
@@ -207,20 +217,14 @@ class NotFast(RuntimeError):
     """Raised by a fast-table function for operands it does not take as they are."""
 
 
-def _einsum_fast(ranked: RankedEinsum) -> Optional[Callable[[Any, Any], Any]]:
+def _elementwise_fast(ranked: RankedEinsum) -> Callable[[Any, Any], Any]:
     """The branch of :meth:`RankedEinsum.__call__` that runs its plan as it is (one
     step, the same dtype, floating where the dtype rule depends on sizes), as a
-    function of two operands; None when the equation has no such branch. It raises
-    (:class:`NotFast`, or the plan's own refusal) where the ranked call would do more.
-    Only an elementwise lowering needs the dtype checks: a matrix product refuses
-    mixed dtypes, and a contracted axis of size 1 against a larger one, by itself."""
+    function of two operands, for a ranked einsum whose ``direct`` plan multiplies
+    elementwise. It raises (:class:`NotFast`, or the plan's own refusal) where the
+    ranked call would do more. (A matrix product needs none of these checks: its
+    branch is ``direct`` itself.)"""
     direct = ranked.direct
-    if direct is None:
-        return None
-    if not ranked.fn.plan.elementwise:
-        # a matrix product refuses mixed dtypes and unequal contracted sizes itself, so
-        # no integer sum here is one torch would widen (widens_to_int64): it is the branch
-        return direct
     if ranked.int_sensitive:
         def fast(x: Any, y: Any) -> Any:
             dtype = x.dtype
@@ -249,15 +253,6 @@ _PLANS = {
 _PARTS = {"einsum_subscripts": einsum_subscripts, "einsum_step": einsum_step}
 
 
-#: The fast tables in front of the plan caches (see the module docstring), by cache name.
-FAST: dict[str, dict[Any, Any]] = {name: {} for name in ("dot", "batch_dot", "tensordot", "dot_general",
-                                                          "einsum_ranked")}
-#: Hits served by each fast table: ``next(FAST_HITS[name])`` per hit (atomic under threads).
-FAST_HITS: dict[str, "itertools.count[int]"] = {name: itertools.count() for name in FAST}
-_hits_at_clear = dict.fromkeys(FAST, 0)
-
-#: The entry of an ``axes`` seen with operands of different ranks: never a hit.
-VARIES = (object(), None, None, None)
 
 
 def remember(table: dict[Any, Any], key: Any, plan: Plan, *extra: Any) -> None:

@@ -44,7 +44,9 @@ class Subscripts:
     ``inputs[i]`` holds one label per axis of operand ``i``; ``ellipsis`` holds the
     labels that stand for ``...`` (the longest ellipsis, right-aligned), so messages can
     say "the ellipsis axes" instead of inventing a letter; ``written`` is the equation
-    as the user gave it, quoted in every error.
+    as the user gave it, quoted in every error. ``equation``, the explicit equation, is
+    made once, here; a parser that has it already (the written equation, when that is
+    explicit) passes it.
     """
 
     inputs: tuple[str, ...]
@@ -52,10 +54,21 @@ class Subscripts:
     written: str
     ellipsis: str = ""
 
+    def __init__(self, inputs: tuple[str, ...], output: str, written: str, ellipsis: str = "",
+                 equation: Optional[str] = None) -> None:
+        # frozen: the fields are set once, here, in the instance's dict, as dataclass's own
+        # __init__ sets them through object.__setattr__ at twice the cost (a plan build makes one)
+        fields = self.__dict__
+        fields["inputs"] = inputs
+        fields["output"] = output
+        fields["written"] = written
+        fields["ellipsis"] = ellipsis
+        fields["_equation"] = ",".join(inputs) + "->" + output if equation is None else equation
+
     @property
     def equation(self) -> str:
         """``"ij,jk->ik"``: the explicit equation."""
-        return ",".join(self.inputs) + "->" + self.output
+        return self.__dict__["_equation"]
 
     def __repr__(self) -> str:
         return f"Subscripts({self.equation!r})"
@@ -95,22 +108,44 @@ def _split_term(term: str, where: str, quoted: str) -> tuple[str, str, bool]:
     return head, tail, bool(dots)
 
 
+_PAIR = re.compile(r"([a-zA-Z]+),([a-zA-Z]+)->([a-zA-Z]*)")
 _PLAIN = re.compile(r"([a-zA-Z]+(?:,[a-zA-Z]+)*)->([a-zA-Z]*)")
 _STRAY_ARROW = re.compile(r"-(?!>)|(?<!-)>")
 _STRAY_DOTS = re.compile(r"(?<!\.)(?:\.|\.\.)(?!\.)|\.{4,}")
+
+
+def _plain(equation: str, ranks: Sequence[int]) -> Optional[Subscripts]:
+    """The usual equation by a shorter road: letters, commas and '->' only, terms that
+    fit the ranks, output letters distinct and all in the inputs. None for any other
+    equation, which the general road parses (or refuses, in its words). Two operands,
+    the usual call, are matched as two terms at once (no split)."""
+    pair = _PAIR.fullmatch(equation)
+    if pair is not None:
+        a, b, output = pair.groups()
+        if len(ranks) != 2 or len(a) != ranks[0] or len(b) != ranks[1]:
+            return None
+        terms: tuple[str, ...] = (a, b)
+        letters = a + b
+    else:
+        plain = _PLAIN.fullmatch(equation)
+        if plain is None:
+            return None
+        letters, output = plain.groups()
+        terms = tuple(letters.split(","))
+        if tuple(map(len, terms)) != tuple(ranks):
+            return None
+    if len(set(output)) != len(output) or not set(letters).issuperset(output):
+        return None
+    return Subscripts(terms, output, equation, "", equation)  # as written, already explicit
 
 
 def parse(equation: object, ranks: Sequence[int]) -> Subscripts:
     """The :class:`Subscripts` of a string equation for operands of these ranks."""
     if not isinstance(equation, str):
         raise AxisdotTypeError(f"einsum: the equation must be a str, got {type(equation).__name__}")
-    plain = _PLAIN.fullmatch(equation)
-    if plain is not None:  # letters, commas and '->' only (the usual equation): a shorter road
-        terms = plain.group(1).split(",")
-        output = plain.group(2)
-        if len(terms) == len(ranks) and all(len(t) == r for t, r in zip(terms, ranks)) \
-                and len(set(output)) == len(output) and set(output) <= set(plain.group(1)):
-            return Subscripts(tuple(terms), output, equation)
+    plain = _plain(equation, ranks)
+    if plain is not None:
+        return plain
     quoted = quote(equation)
     if _STRAY_ARROW.search(equation):
         raise EquationError(f"{quoted}: '-' and '>' appear only together, as '->' (without spaces inside it)")

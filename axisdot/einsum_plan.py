@@ -28,7 +28,7 @@ from .einsum_parse import Subscripts, letter_sizes, quote
 from .einsum_path import Step, choose_path, contraction_steps
 from .errors import AxisdotError, ShapeError, with_context
 from .operands import check_same_device, common_dtype, unsupported_dtype
-from .plan import RECOVERABLE
+from .plan import RECOVERABLE, Plan
 
 __all__ = ["RankedEinsum", "SizedEinsum", "widens_to_int64", "NOMINAL_SIZE", "FLOATING"]
 
@@ -136,6 +136,28 @@ class SizedEinsum:
         return out
 
 
+def _diagonals(terms: Sequence[str]) -> tuple[tuple[int, int, int, int], ...]:
+    """``(operand, axis, operand, axis)`` for each later axis of a letter repeated in one
+    term, paired with its first axis; none (after one set per term) in the usual case."""
+    for term in terms:
+        if len(set(term)) != len(term):
+            break
+    else:
+        return ()
+    return tuple((i, term.index(c), i, a) for i, term in enumerate(terms) for a, c in enumerate(term)
+                 if term.index(c) != a)
+
+
+def _shared(a: str, b: str) -> tuple[tuple[int, int], ...]:
+    """``(a axis, b axis)`` of each letter of ``a`` that ``b`` holds too, in ``a``'s order."""
+    shared: tuple[tuple[int, int], ...] = ()
+    for i, c in enumerate(a):
+        j = b.find(c)
+        if j >= 0:
+            shared += ((i, j),)
+    return shared
+
+
 class RankedEinsum:
     """A one- or two-operand einsum planned from the equation and the ranks alone."""
 
@@ -143,24 +165,26 @@ class RankedEinsum:
                  sized: Callable[[Sequence[torch.Tensor]], SizedEinsum]) -> None:
         self.sub = sub
         self.sized = sized
-        (self.fn, self.lowering) = step(sub.equation)
+        fn, self.lowering = step(sub.equation)
+        self.fn = fn
         terms = sub.inputs
+        # a step that is one plan on the operands as they are (see einsum_steps) has no letter
+        # repeated in a term, pairs the letters the operands share, and sums contracted letters only
+        plain = fn.__class__ is Plan
         #: (operand, axis, operand, axis) pairs of a repeated letter, whose sizes must agree exactly
-        self.diagonals = tuple((i, term.index(c), i, a) for i, term in enumerate(terms)
-                               for a, c in enumerate(term) if term.index(c) != a) \
-            if any(len(set(t)) != len(t) for t in terms) else ()
-        #: the step's plan, run as it is when the step is nothing else (see einsum_steps)
-        self.direct = None if self.diagonals else getattr(self.fn, "direct", None)
-        self.shared = tuple((a, terms[1].find(c)) for a, c in enumerate(terms[0]) if c in terms[1]) \
-            if len(terms) == 2 else ()
+        self.diagonals = () if plain else _diagonals(terms)
+        #: the step's plan, run as it is when the step is nothing else
+        self.direct: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = fn.run if plain else None
+        #: (x axis, y axis) of each letter the two operands share
+        self.shared = fn.pairs if plain else _shared(terms[0], terms[1]) if len(terms) == 2 else ()
         #: integer and bool operands need the size-aware dtype rule when anything is summed
-        self.int_sensitive = not set("".join(terms)) <= set(sub.output)
+        self.int_sensitive = fn.spec.contract[0] != () if plain else not set(sub.output).issuperset("".join(terms))
 
     def __call__(self, operands: Sequence[torch.Tensor]) -> torch.Tensor:
         if len(operands) == 2:
             x, y = operands
-            direct = self.direct
-            if direct is not None and x.dtype is y.dtype and (not self.int_sensitive or x.dtype in FLOATING):
+            direct, dtype = self.direct, x.dtype
+            if direct is not None and dtype is y.dtype and (not self.int_sensitive or dtype in FLOATING):
                 try:  # the lowering checks what torch would not; anything unusual goes the sized way
                     return direct(x, y)
                 except _FALLBACK:

@@ -5,7 +5,9 @@ once (cached by :mod:`axisdot.cache`) and serves every size and every equation t
 contains it. One operand: diagonals, sums and a permute. Two operands: each is first
 reduced to the letters the other operand or the output needs, then one two-operand
 :class:`~axisdot.plan.Plan` runs (the operands swapped when that saves a permute of the
-result). More than two (an explicit path may ask for it): pairwise, left to right.
+result); the usual step needs none of that and *is* its Plan (called as a step is), so
+a cold call builds nothing more and a warm one runs nothing more. More than two (an
+explicit path may ask for it): pairwise, left to right.
 Nothing here calls ``torch.einsum``, so every transform (ONNX, export) sees plain ops.
 """
 from __future__ import annotations
@@ -16,7 +18,6 @@ import torch
 
 from .einsum_path import kept_letters
 from .plan import Plan
-from .render import CallText
 from .spec import Spec
 
 __all__ = ["StepFn", "build_step"]
@@ -24,33 +25,51 @@ __all__ = ["StepFn", "build_step"]
 StepFn = Callable[..., torch.Tensor]
 
 
-def _pairwise_spec(a: str, b: str, out: str) -> Spec:
-    """The dot_general spec of ``a,b->out``, where neither term repeats a letter and every
-    letter of each term is in the other term or in ``out``."""
-    bx: list[int] = []
-    by: list[int] = []
-    cx: list[int] = []
-    cy: list[int] = []
+def _pairwise(a: str, b: str, out: str) -> Optional[tuple[Spec, str]]:
+    """The dot_general spec of ``a,b->out`` and the letter order its Plan returns (batch,
+    a's free, b's free), in one pass over the letters; None when a term repeats a letter
+    or holds one that neither the other term nor ``out`` holds (a step that must reduce
+    an operand first, see :func:`_reducer`). Axes are gathered into tuples as they come
+    (cheaper than lists and conversions for the few axes of a term)."""
+    x_rank, y_rank = len(a), len(b)
+    if len(set(a)) != x_rank or len(set(b)) != y_rank:
+        return None
+    bx = by = cx = cy = fx = fy = ()
+    batch = a_free = b_free = ""
     for i, c in enumerate(a):
         j = b.find(c)
-        if j >= 0:
-            if c in out:
-                bx.append(i)
-                by.append(j)
-            else:
-                cx.append(i)
-                cy.append(j)
-    return Spec(len(a), len(b), (tuple(bx), tuple(by)), (tuple(cx), tuple(cy)))
+        if j < 0:
+            if c not in out:
+                return None
+            fx += (i,)
+            a_free += c
+        elif c in out:
+            bx += (i,)
+            by += (j,)
+            batch += c
+        else:
+            cx += (i,)
+            cy += (j,)
+    for j, c in enumerate(b):
+        if c not in a:
+            if c not in out:
+                return None
+            fy += (j,)
+            b_free += c
+    # positional arguments: a keyword costs a class call a fifth of a microsecond
+    return Spec(x_rank, y_rank, (bx, by), (cx, cy), False, (fx, fy)), batch + a_free + b_free
 
 
 def _reducer(sub: str, keep: str) -> tuple[Optional[Callable[[torch.Tensor], torch.Tensor]], str]:
     """Take the diagonal of each repeated letter of ``sub`` and sum the letters not in
     ``keep`` (keeping the dtype: the result dtype is settled before any step runs)."""
-    if len(set(sub)) == len(sub) and all(c in keep for c in sub):
+    if len(set(sub)) == len(sub) and set(keep).issuperset(sub):
         return None, sub
     ops: list[tuple[str, tuple[int, ...]]] = []
     while len(set(sub)) != len(sub):
-        c = next(c for c in sub if sub.count(c) > 1)
+        for c in sub:  # the first repeated letter (a loop: a generator left unfinished costs more)
+            if sub.count(c) > 1:
+                break
         i = sub.index(c)
         j = sub.index(c, i + 1)
         ops.append(("diagonal", (i, j)))
@@ -71,14 +90,10 @@ def _reducer(sub: str, keep: str) -> tuple[Optional[Callable[[torch.Tensor], tor
 
 
 def _permuter(sub: str, out: str) -> Optional[tuple[int, ...]]:
+    if sub == out:
+        return None
     perm = tuple(sub.index(c) for c in out)
     return None if perm == tuple(range(len(perm))) else perm
-
-
-def _natural(a: str, b: str, out: str) -> str:
-    """The letter order a Plan returns for ``a,b->out``: batch, a's free, b's free."""
-    batch = [c for c in a if c in b and c in out]
-    return "".join(batch + [c for c in a if c not in b] + [c for c in b if c not in a])
 
 
 def _single(term: str, out: str) -> tuple[StepFn, str]:
@@ -91,15 +106,30 @@ def _single(term: str, out: str) -> tuple[StepFn, str]:
     return (lambda t: reduce(t).permute(perm)), "diagonal/sum/permute"
 
 
-def _pair(a_term: str, b_term: str, out: str) -> tuple[StepFn, str]:
-    reduce_a, a = _reducer(a_term, b_term + out)
-    reduce_b, b = _reducer(b_term, a + out)
-    natural = _natural(a, b, out)
+def _pair(a_term: str, b_term: str, out: str, call: str) -> tuple[StepFn, str]:
+    """The step ``a_term,b_term->out``; ``call`` names it in the plan's errors. The usual
+    step (see :func:`_pairwise`) is analysed in one pass, and when its plan returns the
+    output order as it is, the step *is* that plan; any other step reduces its operands
+    first, swaps them or permutes the result, as needed."""
+    pairwise = _pairwise(a_term, b_term, out)
+    if pairwise is not None and pairwise[1] == out:
+        plan = Plan(pairwise[0], call, False)  # refuse_bool=False (positional: cheaper)
+        return plan, plan.describe()
+    a, b, reduce_a, reduce_b = a_term, b_term, None, None
+    if pairwise is None:
+        reduce_a, a = _reducer(a_term, b_term + out)
+        reduce_b, b = _reducer(b_term, a + out)
+        pairwise = _pairwise(a, b, out)
+        assert pairwise is not None  # reduced: every letter is in the other term or the output
+    spec, natural = pairwise
     swap = False
-    if natural != out and _natural(b, a, out) == out:
-        swap, natural = True, out
-        a, b, reduce_a, reduce_b = b, a, reduce_b, reduce_a
-    plan = Plan(_pairwise_spec(a, b, out), CallText(lambda: f"einsum step {a_term},{b_term}->{out}"), refuse_bool=False)
+    if natural != out:  # swapped operands may give the output order at once
+        swapped = _pairwise(b, a, out)
+        assert swapped is not None
+        if swapped[1] == out:
+            swap, (spec, natural) = True, swapped
+            a, b, reduce_a, reduce_b = b, a, reduce_b, reduce_a
+    plan = Plan(spec, call, refuse_bool=False)
     perm = _permuter(natural, out)
     label = plan.describe() + ("" if reduce_a is None and reduce_b is None else " after diagonal/sum") + \
         ("" if perm is None else ", then permute")
@@ -114,10 +144,6 @@ def _pair(a_term: str, b_term: str, out: str) -> tuple[StepFn, str]:
         result = plan(x, y)
         return result if perm is None else result.permute(perm)
 
-    # a step that is one plan on the operands as they are: callers in a hurry may run the
-    # plan's own lowering (and handle its refusals themselves)
-    run.direct = plan.run if not swap and reduce_a is None and reduce_b is None and perm is None else None  # type: ignore[attr-defined]
-    run.plan = plan  # type: ignore[attr-defined]
     return run, label
 
 
@@ -128,12 +154,12 @@ def build_step(equation: str) -> tuple[StepFn, str]:
     if len(terms) == 1:
         return _single(terms[0], out)
     if len(terms) == 2:
-        return _pair(terms[0], terms[1], out)
+        return _pair(terms[0], terms[1], out, "einsum step " + equation)
     chain = []  # k > 2 operands: pairwise, keeping the letters the rest or the output need
     acc = terms[0]
     for k in range(1, len(terms)):
         keep = out if k == len(terms) - 1 else kept_letters(acc + terms[k], "".join(terms[k + 1:]) + out)
-        chain.append(_pair(acc, terms[k], keep)[0])
+        chain.append(_pair(acc, terms[k], keep, f"einsum step {acc},{terms[k]}->{keep}")[0])
         acc = keep
 
     def run(*operands: torch.Tensor) -> torch.Tensor:

@@ -38,14 +38,15 @@ mv on views refuse every other pair of ranks, else ``run`` behind one ``ndim`` t
 """
 from __future__ import annotations
 
+import functools
 import math
-from typing import Callable, Optional
+from typing import Callable
 
 import torch
 
 from .errors import AxisdotError, OperandError, ShapeError, with_context
 from .operands import check_same_device, check_tensor, promoted, unsupported_dtype
-from .spec import Spec, output_shape
+from .spec import AXES, Spec, output_shape
 
 __all__ = ["Plan", "Run", "RECOVERABLE", "RankMismatch", "SMALL_PRODUCT_BYTES"]
 
@@ -77,26 +78,13 @@ def _T(t: torch.Tensor) -> torch.Tensor:
     return t.transpose(-2, -1) if _tracing() else t.mT
 
 
-def _layouts(spec: Spec) -> tuple[Optional[tuple[int, ...]], bool, Optional[tuple[int, ...]], bool]:
-    """Permutations of x and y (None when an input is already in order), and whether
-    each is laid out contracted-first."""
-    (xb, yb), (xc, yc) = spec.batch, spec.contract
+def _sorted_contract(spec: Spec) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The contracted axis pairs in the order of x's axes (as given, when already so)."""
+    xc, yc = spec.contract
     if len(xc) > 1 and list(xc) != sorted(xc):
         order = sorted(range(len(xc)), key=xc.__getitem__)
         xc, yc = tuple([xc[i] for i in order]), tuple([yc[i] for i in order])
-    fx, fy = spec.x_free, spec.y_free
-    x_cf = bool(fx and xc) and max(xc) < min(fx)
-    y_cf = not (fy and yc and max(fy) < min(yc))
-    x_perm = xb + (xc + fx if x_cf else fx + xc)
-    y_perm = yb + (yc + fy if y_cf else fy + yc)
-    return _perm_or_none(x_perm), x_cf, _perm_or_none(y_perm), y_cf
-
-
-def _perm_or_none(perm: tuple[int, ...]) -> Optional[tuple[int, ...]]:
-    for i, p in enumerate(perm):
-        if i != p:
-            return perm
-    return None
+    return xc, yc
 
 
 def _large_vector_dot(x: torch.Tensor, y: torch.Tensor, nb: int) -> torch.Tensor:
@@ -164,45 +152,65 @@ class Plan:
         self.spec = spec
         self.call = call
         self.refuse_bool = refuse_bool
-        self.pairs = tuple(zip(spec.batch[0] + spec.contract[0], spec.batch[1] + spec.contract[1]))
-        self.x_perm, self.x_cf, self.y_perm, self.y_cf = _layouts(spec)
-        nb, nc = len(spec.batch[0]), len(spec.contract[0])
-        self.sum_dims = tuple(range(nb, nb + nc))
-        self.expands = spec.expands
+        (xb, yb), (xc, yc) = spec.batch, spec.contract
+        fx, fy = spec.x_free, spec.y_free
+        nb, nc = len(xb), len(xc)
+        self.pairs = (*zip(xb + xc, yb + yc),)
+        # The layouts (computed here, inline: a build pays for no call): x as (batch, free,
+        # contracted) and y as (batch, contracted, free), as a matmul takes them, unless an
+        # input's own axes come the other way round (x_cf: x's contracted axes all precede
+        # its free ones; not y_cf: y's free axes all precede its contracted ones), so that a
+        # contiguous input reshapes as a view. A permutation leaving every axis in place is
+        # None. Free axes are in increasing order (first and last are min and max), and the
+        # contracted ones are put in x's order.
+        if nc > 1:
+            xc, yc = _sorted_contract(spec)
+        self.x_cf = x_cf = fx != () and xc != () and xc[-1] < fx[0]
+        self.y_cf = y_cf = not (fy != () and yc != () and fy[-1] < (yc[0] if nc == 1 else min(yc)))
+        x_perm = xb + (xc + fx if x_cf else fx + xc)
+        y_perm = yb + (yc + fy if y_cf else fy + yc)
+        self.x_perm = x_perm = None if x_perm == AXES[spec.x_rank] else x_perm
+        self.y_perm = y_perm = None if y_perm == AXES[spec.y_rank] else y_perm
+        self.sum_dims = AXES[nb + nc][nb:]
+        self.expands = spec.keras_rank1 and spec.expands  # (the property read only where it can hold)
         self.keepdim = self.expands and nc == 1  # sum keeping the axis gives Keras's (batch, 1) at once
         self.scalar = spec.x_rank == 0 or spec.y_rank == 0
-        #: whether ``run``'s torch calls refuse every other pair of ranks by themselves
-        #: (bmm, mm and mv on views of the inputs): then ``fast`` is ``run`` itself
-        self.rank_proof = False
-        #: whether ``run`` multiplies elementwise (a vector dot or an outer product), which
-        #: promotes mixed dtypes, where the matrix products refuse them
-        self.elementwise = not (nc and (spec.x_free or spec.y_free))
-        if not (spec.x_free or spec.y_free):
+        in_place = x_perm is None and y_perm is None
+        if not (fx or fy):
             self.lowering = "vector dot"
             self.run: Run = self._vector_dot
-            if nc == 1 and self.x_perm is None and self.y_perm is None:
+            if nc == 1 and in_place:
                 self.run, self.fast = self._row_dot(nb, False), self._row_dot(nb, True)
                 return
         elif not nc:
             self.lowering = "broadcast product (an outer product: no axis contracted)"
             self.run = self._outer
-        elif self.x_perm is None and self.y_perm is None and nb <= 1 and nc == 1 \
-                and len(spec.x_free) <= 1 and len(spec.y_free) <= 1:
-            self.lowering, self.run = self._on_views(nb == 1, not spec.x_free, not spec.y_free)
-            self.rank_proof = True
-        elif self.x_perm is None and self.y_perm is None and nb == 0 and nc == 1 and not self.x_cf \
-                and spec.y_rank == 2:
+        elif in_place and nb <= 1 and nc == 1 and len(fx) <= 1 and len(fy) <= 1:
+            self.lowering, self.run = self._on_views(nb == 1, not fx, not fy)
+            self.rank_proof, self.fast = True, self.run
+        elif in_place and nb == 0 and nc == 1 and not x_cf and spec.y_rank == 2:
             self.lowering, self.run = "torch.matmul on views (leading axes folded)", self._on_leading_axes()
         else:
             self.lowering = "torch.bmm after permute/reshape"
             self.run = self._matmul
-        #: ``run`` for a caller that has not checked the ranks (a front end's table keyed by
-        #: ``axes`` alone, see :mod:`axisdot.cache`): it raises :class:`RankMismatch` for
-        #: operands of other ranks than the plan's
-        self.fast: Run = self.run if self.rank_proof else self._rank_checked(self.run)
 
-    def _rank_checked(self, run: Run) -> Run:
-        x_rank, y_rank = self.spec.x_rank, self.spec.y_rank
+    #: whether ``run``'s torch calls refuse every other pair of ranks by themselves (bmm,
+    #: mm and mv on views of the inputs): then ``fast`` is ``run`` itself
+    rank_proof = False
+
+    @property
+    def elementwise(self) -> bool:
+        """Whether ``run`` multiplies elementwise (a vector dot or an outer product),
+        which promotes mixed dtypes where the matrix products refuse them."""
+        return self.lowering == "vector dot" or not self.spec.contract[0]
+
+    @functools.cached_property
+    def fast(self) -> Run:
+        """``run`` for a caller that has not checked the ranks (a front end's table keyed
+        by ``axes`` alone, see :mod:`axisdot.cache`): it raises :class:`RankMismatch` for
+        operands of other ranks than the plan's. Made on first use (einsum steps never
+        need it), then an attribute."""
+        run, x_rank, y_rank = self.run, self.spec.x_rank, self.spec.y_rank
 
         def fast(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             if x.ndim == x_rank and y.ndim == y_rank:

@@ -18,7 +18,31 @@ Shape = tuple[int, ...]
 PartialShape = tuple[Optional[int], ...]
 AxisPair = tuple[tuple[int, ...], tuple[int, ...]]
 
-__all__ = ["Spec", "Shape", "PartialShape", "output_shape"]
+__all__ = ["Spec", "Shape", "PartialShape", "output_shape", "AXES"]
+
+
+class _Ranges(dict):
+    """``AXES[n] == tuple(range(n))``: held for every n up to 64 (the ranks tensors have
+    in practice), made for any other. Plans are built from these; a build looks them
+    up (a subscript, not a call) instead of making them."""
+
+    def __missing__(self, n: int) -> tuple[int, ...]:
+        return tuple(range(n))
+
+
+AXES: dict[int, tuple[int, ...]] = _Ranges((n, tuple(range(n))) for n in range(65))
+
+
+def _free(rank: int, used: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes of ``range(rank)`` not in ``used``, in order (a loop: cheaper than a
+    comprehension on these few axes, and a plan build makes two)."""
+    if not used:
+        return AXES[rank]
+    free = []
+    for a in range(rank):
+        if a not in used:
+            free.append(a)
+    return tuple(free)
 
 
 class Spec:
@@ -34,14 +58,17 @@ class Spec:
     __slots__ = ("x_rank", "y_rank", "batch", "contract", "keras_rank1", "x_free", "y_free")
 
     def __init__(self, x_rank: int, y_rank: int, batch: AxisPair, contract: AxisPair,
-                 keras_rank1: bool = False) -> None:
+                 keras_rank1: bool = False, free: Optional[AxisPair] = None) -> None:
         self.x_rank, self.y_rank = x_rank, y_rank
         self.batch, self.contract = batch, contract
         self.keras_rank1 = keras_rank1
-        #: each input's axes that are neither batch nor contracted, in order (derived)
-        used_x, used_y = batch[0] + contract[0], batch[1] + contract[1]
-        self.x_free: tuple[int, ...] = tuple([a for a in range(x_rank) if a not in used_x])
-        self.y_free: tuple[int, ...] = tuple([a for a in range(y_rank) if a not in used_y])
+        #: each input's axes that are neither batch nor contracted, in order: derived, or
+        #: ``free`` when the caller found them already (an einsum step's scan of its letters)
+        if free is None:
+            self.x_free: tuple[int, ...] = _free(x_rank, batch[0] + contract[0])
+            self.y_free: tuple[int, ...] = _free(y_rank, batch[1] + contract[1])
+        else:
+            self.x_free, self.y_free = free
 
     def _key(self) -> tuple:
         return (self.x_rank, self.y_rank, self.batch, self.contract, self.keras_rank1)
