@@ -11,6 +11,12 @@ lowering is exact:
     one reaching BLAS as a transposed view; without a batch axis, ``mm`` or ``mv``.
     Where that call is the whole lowering, the plan's ``run`` *is* ``torch.bmm`` (or
     ``mm``): no Python between the front end and the kernel.
+``torch.matmul on views``
+    x's free axes leading and one contracted axis last against a matrix y: one
+    ``matmul`` folds x's leading axes. Several leading batch axes, then one free and
+    one contracted axis each (attention scores ``bhqd,bhkd->bhqk``): one ``matmul`` of
+    the inputs or their transposed views, once the batch sizes are seen equal (matmul
+    would broadcast a size-1 batch axis).
 ``torch.bmm after permute/reshape``
     Everything else with a free axis: permute each input to (batch, free, contracted)
     or (batch, contracted, free), whichever matches its own axis order so that the
@@ -190,6 +196,8 @@ class Plan:
             self.rank_proof, self.fast = True, self.run
         elif in_place and nb == 0 and nc == 1 and not x_cf and spec.y_rank == 2:
             self.lowering, self.run = "torch.matmul on views (leading axes folded)", self._on_leading_axes()
+        elif in_place and nb > 1 and nc == 1 and len(fx) == 1 and len(fy) == 1:
+            self.lowering, self.run = "torch.matmul on views (batch sizes checked)", self._on_batch_views(nb)
         else:
             self.lowering = "torch.bmm after permute/reshape"
             self.run = self._matmul
@@ -314,6 +322,24 @@ class Plan:
         if self.y_cf:
             return _matmul
         return lambda x, y: _matmul(x, y.transpose(-2, -1) if _tracing() else y.mT)
+
+    def _on_batch_views(self, nb: int) -> Run:
+        """Leading batch axes, then one free and one contracted axis each, in either
+        order: ``torch.matmul`` on the inputs or their transposed views (one bmm over the
+        folded batch axes, as for attention scores ``bhqd,bhkd->bhqk``), once the batch
+        sizes are seen equal, since matmul would broadcast a size-1 batch axis."""
+        x_t, y_t, fail = self.x_cf, not self.y_cf, self.fail
+
+        def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+            if x.shape[:nb] != y.shape[:nb]:
+                raise fail(x, y)
+            tracing = _tracing()
+            if x_t:
+                x = x.transpose(-2, -1) if tracing else x.mT
+            if y_t:
+                y = y.transpose(-2, -1) if tracing else y.mT
+            return _matmul(x, y)
+        return run
 
     def _check_sizes(self, x: torch.Tensor, y: torch.Tensor) -> None:
         xs, ys = x.shape, y.shape

@@ -2,6 +2,7 @@
 (axisdot.testing): drawn ranks, sizes (0 and 1 included), axis forms, dtypes and layouts."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from hypothesis import given, strategies as st
@@ -63,6 +64,32 @@ def test_tensordot_matches_numpy(dtype, problem, data):
 @given(problem=ads.dot_general_problems(max_rank=6, max_side=3), data=st.data())
 def test_dot_general_matches_the_reference(dtype, problem, data):
     check(axisdot.dot_general, problem, data, dtype)
+
+
+@given(batch=st.lists(st.integers(1, 3), min_size=2, max_size=3), m=st.integers(0, 3), k=st.integers(0, 3),
+       n=st.integers(0, 3), x_cf=st.booleans(), y_cf=st.booleans(), data=st.data())
+def test_several_leading_batch_axes_never_broadcast_a_size_one(batch, m, k, n, x_cf, y_cf, data):
+    """Leading batch axes then one free and one contracted axis each (attention scores):
+    torch.matmul on views, which would broadcast a batch axis of size 1 against a larger
+    one; axisdot pairs batch sizes exactly, as the reference does, warm or cold."""
+    nb = len(batch)
+    x_shape, y_shape = tuple(batch) + ((k, m) if x_cf else (m, k)), tuple(batch) + ((k, n) if y_cf else (n, k))
+    contract = ((nb if x_cf else nb + 1,), (nb if y_cf else nb + 1,))
+    axes = tuple(range(nb))
+    x = data.draw(ads.tensors(x_shape, dtype=torch.float64))
+    y = data.draw(ads.tensors(y_shape, dtype=torch.float64))
+    axisdot.cache_clear()
+    for _ in range(2):  # the first call builds, the second runs from the fast table
+        got = axisdot.dot_general(x, y, contract, (axes, axes))
+        np.testing.assert_allclose(got.numpy(), axisdot.testing.reference.reference_dot_general(
+            x, y, contract, (axes, axes)), atol=1e-12)
+    where = data.draw(st.integers(0, nb - 1), label="batch axis of size 1 in y")
+    if batch[where] == 1:
+        return
+    y1 = y.narrow(where, 0, 1)
+    for _ in range(2):
+        with pytest.raises(axisdot.ShapeError, match="batch axes must have equal sizes"):
+            axisdot.dot_general(x, y1, contract, (axes, axes))
 
 
 @pytest.mark.parametrize("n_operands", [1, 2, 3, 4])
