@@ -45,7 +45,7 @@ _NONE = type(None)
 _Tensor = torch.Tensor
 _einsum_ranked = _cache.einsum_ranked
 _dot_plan, _batch_dot_plan = _cache.dot_plan, _cache.batch_dot_plan
-_FAST, _HITS, _VARIES, _remember = _cache.FAST, _cache.FAST_HITS, _cache.VARIES, _cache.remember
+_FAST, _HITS, _remember = _cache.FAST, _cache.FAST_HITS, _cache.remember
 _fast_dot, _fast_batch_dot, _fast_tensordot, _fast_dot_general, _fast_einsum = (
     _FAST["dot"], _FAST["batch_dot"], _FAST["tensordot"], _FAST["dot_general"], _FAST["einsum_ranked"])
 _dot_hits, _batch_dot_hits, _tensordot_hits, _dot_general_hits, _einsum_hits = (
@@ -87,21 +87,19 @@ def _resolve(lookup: Callable[..., Plan], func: str, x: Any, y: Any, *axes: Any)
         raise with_context(err, _shapes(x, y)) from err.__cause__
 
 
-def _after_fast(table: dict, hits: Any, key: Any, entry: tuple, x: Any, y: Any, err: BaseException) -> Any:
-    """A fast-table entry's run raised ``err``. For operands of the plan's ranks, the
-    plan's own recovery (axisdot's error, or a promotion), a hit of its cache; for
-    tensors of other ranks, the key is marked as seen with varying ranks. Returns
-    None when the caller should take its checked path (other ranks, or not tensors)."""
-    plan = entry[2]
+def _after_fast(hits: Any, entry: tuple, x: Any, y: Any, err: BaseException) -> Any:
+    """A fast-table entry's run raised ``err``. For operands of ranks the entry has a
+    plan for, that plan's own recovery (axisdot's error, or a promotion), a hit of its
+    cache. Returns None when the caller should take its checked path (ranks not seen
+    yet, which it then adds to the entry; or not tensors)."""
     try:
-        same = x.ndim == plan.spec.x_rank and y.ndim == plan.spec.y_rank
+        plan = entry[2].get((x.ndim, y.ndim))
     except AttributeError:  # not tensors: Keras's pair form, or a bad operand
         return None
-    if same and not isinstance(err, RankMismatch):
-        next(hits)
-        return plan.recover(x, y, err)
-    table[key] = _VARIES
-    return None
+    if plan is None or isinstance(err, RankMismatch):
+        return None
+    next(hits)
+    return plan.recover(x, y, err)
 
 
 def _run(plan: Plan, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -147,7 +145,7 @@ def dot(x: Any, y: Any = None, axes: Axes = -1, *, normalize: Union[bool, str] =
         try:
             out = entry[1](x, y)
         except RECOVERABLE as err:
-            out = _after_fast(_fast_dot, _dot_hits, axes, entry, x, y, err)
+            out = _after_fast(_dot_hits, entry, x, y, err)
             if out is not None:
                 return out
         except AxisdotError:  # the plan's own refusal (sizes under a reshape): a hit
@@ -165,8 +163,7 @@ def dot(x: Any, y: Any = None, axes: Axes = -1, *, normalize: Union[bool, str] =
         except AxisdotError as err:
             raise with_context(err, _shapes(x, y)) from err.__cause__
         if plan is not None:
-            if entry is not _VARIES:
-                _remember(_fast_dot, axes, plan)
+            _remember(_fast_dot, axes, plan)
             if normalize is False:
                 try:
                     return plan.run(x, y)
@@ -201,7 +198,7 @@ def batch_dot(x: Any, y: Any = None, axes: Optional[Axes] = None, *, semantics: 
         try:
             out = entry[1](x, y)
         except RECOVERABLE as err:
-            out = _after_fast(_fast_batch_dot, _batch_dot_hits, axes, entry, x, y, err)
+            out = _after_fast(_batch_dot_hits, entry, x, y, err)
             if out is not None:
                 return out
         except AxisdotError:  # the plan's own refusal (sizes under a reshape): a hit
@@ -221,8 +218,7 @@ def batch_dot(x: Any, y: Any = None, axes: Optional[Axes] = None, *, semantics: 
             except AxisdotError as err:
                 raise with_context(err, _shapes(x, y)) from err.__cause__
             if plan is not None:
-                if entry is not _VARIES:
-                    _remember(_fast_batch_dot, axes, plan)
+                _remember(_fast_batch_dot, axes, plan)
                 try:
                     return plan.run(x, y)
                 except RECOVERABLE as err:
@@ -254,7 +250,7 @@ def tensordot(x: torch.Tensor, y: torch.Tensor, axes: Axes = 2) -> torch.Tensor:
         try:
             out = entry[1](x, y)
         except RECOVERABLE as err:
-            out = _after_fast(_fast_tensordot, _tensordot_hits, axes, entry, x, y, err)
+            out = _after_fast(_tensordot_hits, entry, x, y, err)
             if out is not None:
                 return out
         except AxisdotError:  # the plan's own refusal (sizes under a reshape): a hit
@@ -271,8 +267,7 @@ def tensordot(x: torch.Tensor, y: torch.Tensor, axes: Axes = 2) -> torch.Tensor:
         except AxisdotError as err:
             raise with_context(err, _shapes(x, y)) from err.__cause__
         if plan is not None:
-            if entry is not _VARIES:
-                _remember(_fast_tensordot, axes, plan)
+            _remember(_fast_tensordot, axes, plan)
             try:
                 return plan.run(x, y)
             except RECOVERABLE as err:
@@ -301,7 +296,7 @@ def dot_general(
         try:
             out = entry[1](x, y)
         except RECOVERABLE as err:
-            out = _after_fast(_fast_dot_general, _dot_general_hits, contract, entry, x, y, err)
+            out = _after_fast(_dot_general_hits, entry, x, y, err)
             if out is not None:
                 return out
         except AxisdotError:  # the plan's own refusal (sizes under a reshape): a hit
@@ -318,8 +313,7 @@ def dot_general(
         except AxisdotError as err:
             raise with_context(err, _shapes(x, y)) from err.__cause__
         if plan is not None:
-            if entry is not _VARIES:
-                _remember(_fast_dot_general, contract, plan, batch)
+            _remember(_fast_dot_general, contract, plan, batch)
             try:
                 return plan.run(x, y)
             except RECOVERABLE as err:

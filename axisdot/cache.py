@@ -27,13 +27,13 @@ In front of the four Keras-style caches and ``einsum_ranked`` sits a **fast tabl
 (:data:`FAST`), a plain dict a front end reads before anything else:
 
 * for ``dot``, ``batch_dot`` and ``tensordot`` it is keyed by the ``axes`` object alone,
-  for ``dot_general`` by ``contract``, each entry ``(key, plan.fast, plan[, batch])``
-  written after a ranked lookup found the plan for canonical axes. A hit needs the very
-  object that was checked (``entry[0] is axes``): an equal value of another type
-  (``True`` for ``1``, NumPy integers) takes the checked path. The entry skips the
-  ranks: :attr:`Plan.fast` refuses operands of other ranks (the kernel of a bmm/mm/mv
-  lowering does; other lowerings check ``ndim``), and an ``axes`` seen with varying
-  ranks is marked :data:`VARIES` and keeps the ranked lookup.
+  for ``dot_general`` by ``contract``, each entry ``(key, run, plans by ranks[, batch])``
+  written after a ranked lookup found the plan for canonical axes (:func:`remember`). A
+  hit needs the very object that was checked (``entry[0] is axes``): an equal value of
+  another type (``True`` for ``1``, NumPy integers) takes the checked path. While a key
+  has one plan, ``run`` is :attr:`Plan.fast`, which skips the ranks (the kernel of a
+  bmm/mm/mv lowering refuses others; other lowerings check ``ndim``); a key seen with
+  several pairs of ranks picks its plan by them.
 * for einsum it is keyed by ``(equation, x rank, y rank)`` with the two-operand
   :meth:`RankedEinsum.__call__`'s fast branch as a function.
 
@@ -51,7 +51,7 @@ from . import einsum_parse
 from .axes import Canon, general_spec, keras_spec, tensordot_spec
 from .einsum_plan import FLOATING, RankedEinsum, SizedEinsum
 from .einsum_steps import StepFn, build_step
-from .plan import Plan
+from .plan import Plan, RankMismatch
 from .render import CallText
 
 __all__ = [
@@ -75,7 +75,6 @@ __all__ = [
     "lookup",
     "FAST",
     "FAST_HITS",
-    "VARIES",
     "remember",
 ]
 
@@ -116,9 +115,6 @@ _FAST_EINSUM = FAST["einsum_ranked"]
 #: Hits served by each fast table: ``next(FAST_HITS[name])`` per hit (atomic under threads).
 FAST_HITS: dict[str, "itertools.count[int]"] = {name: itertools.count() for name in FAST}
 _hits_at_clear = dict.fromkeys(FAST, 0)
-
-#: The entry of an ``axes`` seen with operands of different ranks: never a hit.
-VARIES = (object(), None, None, None)
 
 
 @functools.lru_cache(maxsize=MAXSIZE)
@@ -257,17 +253,42 @@ _PARTS = {"einsum_subscripts": einsum_subscripts, "einsum_step": einsum_step}
 
 def remember(table: dict[Any, Any], key: Any, plan: Plan, *extra: Any) -> None:
     """After a ranked lookup found ``plan`` for the canonical ``key`` (checked by the
-    caller): let the next call with this very object run ``plan.fast`` straight away;
-    an entry for the same value with another plan (other ranks) becomes :data:`VARIES`."""
+    caller): let the next call with this very object run ``plan.fast`` straight away.
+    An entry is ``(key, run, plans by ranks, *extra)``; once a key is seen with several
+    pairs of ranks, ``run`` picks the plan by the operands' ranks (:func:`_by_ranks`)."""
+    ranks = (plan.spec.x_rank, plan.spec.y_rank)
     entry = table.get(key)
-    if entry is VARIES:
+    if entry is None or entry[3:] != extra:
+        if len(table) >= MAXSIZE:
+            table.clear()
+        table[key] = (key, plan.fast, {ranks: plan}, *extra)
         return
-    if entry is not None and entry[2] is not plan:
-        table[key] = VARIES
-        return
-    if entry is None and len(table) >= MAXSIZE:
-        table.clear()
-    table[key] = (key, plan.fast, plan, *extra)
+    plans = entry[2]
+    if plans.get(ranks) is not plan:
+        plans = {**plans, ranks: plan} if len(plans) < 8 else {ranks: plan}
+    table[key] = (key, plan.fast if len(plans) == 1 else _by_ranks(plans), plans, *extra)
+
+
+def _by_ranks(plans: dict[tuple[int, int], Plan]) -> Callable[[Any, Any], Any]:
+    """The run of an entry seen with several pairs of ranks: the plan for the operands'
+    ranks, or :class:`~axisdot.plan.RankMismatch` for ranks not seen yet. Where each x
+    rank has one plan, x's rank picks it and the plan's ``fast`` proves y's."""
+    by_x = {x_rank: plan.fast for (x_rank, _), plan in plans.items()}
+    if len(by_x) == len(plans):
+        def run(x: Any, y: Any) -> Any:
+            fn = by_x.get(x.ndim)
+            if fn is None:
+                raise RankMismatch
+            return fn(x, y)
+        return run
+    runs = {ranks: plan.run for ranks, plan in plans.items()}
+
+    def run_both(x: Any, y: Any) -> Any:
+        fn = runs.get((x.ndim, y.ndim))
+        if fn is None:
+            raise RankMismatch
+        return fn(x, y)
+    return run_both
 
 
 def _fast_hits(name: str) -> int:

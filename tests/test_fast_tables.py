@@ -155,7 +155,7 @@ def test_an_equal_axes_of_another_type_never_hits_the_table():
     torch.testing.assert_close(same, torch.bmm(x, y), rtol=0, atol=0)
 
 
-def test_an_axes_seen_with_varying_ranks_keeps_the_ranked_lookup():
+def test_an_axes_seen_with_varying_ranks_picks_its_plan_by_them():
     axes = (1, 1)
     a3, b3 = torch.randn(2, 3, 4, dtype=torch.float64), torch.randn(2, 3, 5, dtype=torch.float64)
     a2, b2 = torch.randn(2, 3, dtype=torch.float64), torch.randn(2, 3, dtype=torch.float64)
@@ -163,7 +163,10 @@ def test_an_axes_seen_with_varying_ranks_keeps_the_ranked_lookup():
     for _ in range(3):
         torch.testing.assert_close(axisdot.batch_dot(a3, b3, axes), torch.bmm(a3.mT, b3))
         torch.testing.assert_close(axisdot.batch_dot(a2, b2, axes), (a2 * b2).sum(1, keepdim=True))
-    assert axisdot.cache.FAST["batch_dot"][axes] is axisdot.cache.VARIES
+    assert sorted(axisdot.cache.FAST["batch_dot"][axes][2]) == [(2, 2), (3, 3)]
+    assert (axisdot.cache_info().misses, axisdot.cache_info().hits) == (2, 4)
+    with pytest.raises(axisdot.ShapeError):  # a refusal for known ranks is the plan's own
+        axisdot.batch_dot(a3, torch.randn(2, 4, 5, dtype=torch.float64), axes)
 
 
 @pytest.mark.parametrize("func, args", [
