@@ -272,23 +272,32 @@ def remember(table: dict[Any, Any], key: Any, plan: Plan, *extra: Any) -> None:
 def _by_ranks(plans: dict[tuple[int, int], Plan]) -> Callable[[Any, Any], Any]:
     """The run of an entry seen with several pairs of ranks: the plan for the operands'
     ranks, or :class:`~axisdot.plan.RankMismatch` for ranks not seen yet. Where each x
-    rank has one plan, x's rank picks it and the plan's ``fast`` proves y's."""
+    rank (or else each y rank) has one plan, that rank picks it and the plan's ``fast``
+    proves the other."""
     by_x = {x_rank: plan.fast for (x_rank, _), plan in plans.items()}
+    by_y = {y_rank: plan.fast for (_, y_rank), plan in plans.items()}
     if len(by_x) == len(plans):
-        def run(x: Any, y: Any) -> Any:
+        def run_x(x: Any, y: Any) -> Any:
             fn = by_x.get(x.ndim)
             if fn is None:
                 raise RankMismatch
             return fn(x, y)
-        return run
+        return run_x
+    if len(by_y) == len(plans):
+        def run_y(x: Any, y: Any) -> Any:
+            fn = by_y.get(y.ndim)
+            if fn is None:
+                raise RankMismatch
+            return fn(x, y)
+        return run_y
     runs = {ranks: plan.run for ranks, plan in plans.items()}
 
-    def run_both(x: Any, y: Any) -> Any:
+    def run(x: Any, y: Any) -> Any:
         fn = runs.get((x.ndim, y.ndim))
         if fn is None:
             raise RankMismatch
         return fn(x, y)
-    return run_both
+    return run
 
 
 def _fast_hits(name: str) -> int:

@@ -22,7 +22,7 @@ import axisdot
 import axisdot.cache
 from axisdot.testing import assert_matches
 from axisdot.testing import strategies as ads
-from axisdot.testing.reference import reference_einsum
+from axisdot.testing.reference import reference_batch_dot, reference_einsum
 
 FRONT_ENDS: dict[str, tuple[Callable[..., st.SearchStrategy], Callable[..., Any]]] = {
     "dot": (lambda: ads.dot_problems(max_rank=4, max_side=3), axisdot.dot),
@@ -167,6 +167,23 @@ def test_an_axes_seen_with_varying_ranks_picks_its_plan_by_them():
     assert (axisdot.cache_info().misses, axisdot.cache_info().hits) == (2, 4)
     with pytest.raises(axisdot.ShapeError):  # a refusal for known ranks is the plan's own
         axisdot.batch_dot(a3, torch.randn(2, 4, 5, dtype=torch.float64), axes)
+
+
+@pytest.mark.parametrize("ranks", [[(3, 3), (2, 2)], [(3, 3), (3, 2)], [(3, 3), (2, 3), (3, 2), (2, 2)]],
+                         ids=["by x rank", "by y rank", "by both"])
+def test_each_pair_of_ranks_gets_its_own_plan(ranks):
+    axes = (1, 1)
+    gen = torch.Generator().manual_seed(0)
+    sides = {2: (2, 3), 3: (2, 3, 4)}
+    operands = [(torch.randn(sides[a], generator=gen, dtype=torch.float64),
+                 torch.randn(sides[b], generator=gen, dtype=torch.float64)) for a, b in ranks]
+    axisdot.cache_clear()
+    for _ in range(3):
+        for x, y in operands:
+            np.testing.assert_allclose(axisdot.batch_dot(x, y, axes).numpy(), reference_batch_dot(x, y, axes),
+                                       atol=1e-12)
+    assert sorted(axisdot.cache.FAST["batch_dot"][axes][2]) == sorted(ranks)
+    assert axisdot.cache_info().misses == len(ranks)
 
 
 @pytest.mark.parametrize("func, args", [
