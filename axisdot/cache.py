@@ -263,10 +263,11 @@ def remember(table: dict[Any, Any], key: Any, plan: Plan, *extra: Any) -> None:
             table.clear()
         table[key] = (key, plan.fast, {ranks: plan}, *extra)
         return
-    plans = entry[2]
-    if plans.get(ranks) is not plan:
+    plans, run = entry[2], entry[1]
+    if plans.get(ranks) is not plan:  # new ranks (or a rebuilt plan); otherwise only a new key object
         plans = {**plans, ranks: plan} if len(plans) < 8 else {ranks: plan}
-    table[key] = (key, plan.fast if len(plans) == 1 else _by_ranks(plans), plans, *extra)
+        run = plan.fast if len(plans) == 1 else _by_ranks(plans)
+    table[key] = (key, run, plans, *extra)
 
 
 def _by_ranks(plans: dict[tuple[int, int], Plan]) -> Callable[[Any, Any], Any]:
