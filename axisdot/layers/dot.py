@@ -15,6 +15,9 @@ from ..plan import RECOVERABLE, Plan, RankMismatch
 __all__ = ["Dot"]
 
 _is_compiling = torch.compiler.is_compiling
+#: the hot path's test: dynamo (which records one allowed ``axisdot.dot`` call instead)
+#: folds it to True; 26 ns a call against is_compiling's 70 (which also covers export)
+_is_dynamo_compiling = torch.compiler.is_dynamo_compiling
 
 
 def _has_ranks(x: Any, y: Any, plan: Plan) -> bool:
@@ -67,7 +70,7 @@ class Dot(torch.nn.Module):
 
     def forward(self, x: Any, y: Any = None) -> torch.Tensor:
         only = self._only
-        if only is not None and not _is_compiling():  # the common calls, shortest
+        if only is not None and not _is_dynamo_compiling():  # the common calls, shortest
             if y is None:
                 kind = x.__class__
                 if (kind is not list and kind is not tuple) or len(x) != 2:
