@@ -361,17 +361,20 @@ def test_no_broadcast_product_is_materialized(x_shape, y_shape, axes):
     (lambda x, y: axisdot.Dot(axes=1)(x, y), [(4096, 1024), (4096, 1024)]),
     (lambda x, y: axisdot.tensordot(x, y, 2), [(2048, 1024), (2048, 1024)]),
     (lambda x, y: axisdot.einsum("bi,bi->b", x, y), [(4096, 1024), (4096, 1024)]),
+    (lambda x, y: axisdot.dot(x, y, 1), [(16384, 256), (16384, 256)]),
+    (lambda x, y: axisdot.dot(x, y, 1), [(3, 600001, torch.float16), (3, 600001, torch.float16)]),
     (lambda x, y: axisdot.dot(x, y, (2, 1)), [(32, 64, 128), (32, 128, 256)]),
     (lambda x, y: axisdot.dot(x, y, (2, 2)), [(32, 64, 128), (32, 256, 128)]),
     (lambda x, y: axisdot.dot(x, y, (3, 1)), [(32, 64, 10, 128), (32, 128, 32, 15)]),
     (lambda x, y: axisdot.einsum("bij,jk->bik", x, y), [(64, 128, 256), (256, 64)]),
-], ids=["vector-dot", "Dot-module", "tensordot-full", "einsum-rowdot", "bmm", "bmm-transposed", "article",
-        "einsum-linear"])
+], ids=["vector-dot", "Dot-module", "tensordot-full", "einsum-rowdot", "vector-dot-row-tiles",
+        "vector-dot-column-tiles", "bmm", "bmm-transposed", "article", "einsum-linear"])
 def test_no_lowering_allocates_more_than_its_output_plus_1_mib(call, inputs):
     """Issue 13's memory target: beyond its inputs, a call holds its output and at most
     1 MiB more at any moment (a vector dot's elementwise product of 16 MiB included)."""
     gen = torch.Generator().manual_seed(0)
-    x, y = (torch.randn(s, generator=gen) for s in inputs)
+    x, y = (torch.randn(s[:2], generator=gen, dtype=s[2]) if len(s) == 3 and isinstance(s[2], torch.dtype)
+            else torch.randn(s, generator=gen) for s in inputs)  # a shape, or (rows, columns, dtype)
     call(x, y)  # plans built outside the log
     with Allocations() as alloc:
         out = call(x, y)
@@ -379,13 +382,16 @@ def test_no_lowering_allocates_more_than_its_output_plus_1_mib(call, inputs):
     assert alloc.peak <= budget, f"{alloc.peak / 2**20:.2f} MiB alive at once, output {out.numel() * 4 / 2**20:.2f} MiB"
 
 
-# Vector dots above 1 MiB of product: each route of the tiled lowering (row tiles with a
-# remainder, column tiles, a full contraction, a layout no view flattens) against NumPy's
-# tensordot in float64, forward and backward, eagerly and under vmap and torch.compile.
+# Vector dots above 1 MiB of product: each route of the lowering (one bmm of row views for
+# rows of BMM_MIN_ROW or more, row tiles with a remainder for shorter rows, column tiles
+# where a row alone is over 1 MiB and no bmm is taken, a full contraction, a layout no
+# view flattens) against NumPy in float64, forward and backward, eagerly and under vmap
+# and torch.compile.
 LARGE_VECTOR_DOTS = {
-    "row-tiles": (lambda x, y: axisdot.dot(x, y, 1), (300, 1000), (300, 1000), ([1], [1])),
-    "row-tiles-batch": (lambda x, y: axisdot.einsum("bij,bij->bi", x, y), (3, 100, 1000), (3, 100, 1000), ([2], [2])),
-    "column-tiles": (lambda x, y: axisdot.dot(x, y, 1), (3, 300001), (3, 300001), ([1], [1])),
+    "row-bmm": (lambda x, y: axisdot.dot(x, y, 1), (300, 1000), (300, 1000), ([1], [1])),
+    "row-bmm-batch": (lambda x, y: axisdot.einsum("bij,bij->bi", x, y), (3, 100, 1000), (3, 100, 1000), ([2], [2])),
+    "row-tiles": (lambda x, y: axisdot.dot(x, y, 1), (3001, 400), (3001, 400), ([1], [1])),
+    "row-tiles-batch": (lambda x, y: axisdot.einsum("bij,bij->bi", x, y), (3, 1000, 401), (3, 1000, 401), ([2], [2])),
     "full": (lambda x, y: axisdot.tensordot(x, y, 2), (600, 601), (600, 601), ([0, 1], [0, 1])),
     "einsum-rows": (lambda x, y: axisdot.einsum("bij,bij->b", x, y), (5, 300, 200), (5, 300, 200), ([1, 2], [1, 2])),
 }
@@ -404,7 +410,7 @@ def _expected_rows(x: torch.Tensor, y: torch.Tensor, axes: tuple[list[int], list
 def _assert_rows(out: torch.Tensor, expected: tuple[np.ndarray, np.ndarray], dtype: torch.dtype) -> None:
     values, bound = expected
     got = out.detach().double().numpy().reshape(values.shape)
-    scale = 1.0 if dtype == torch.float32 else 1e-8
+    scale = {torch.float32: 1.0, torch.float64: 1e-8, torch.float16: 1500.0}[dtype]  # float16: its rounding, 2**-11
     assert np.all(np.abs(got - values) <= scale * bound + 1e-12), np.max(np.abs(got - values) / bound)
 
 
@@ -421,6 +427,30 @@ def test_large_vector_dots_match_numpy(case, dtype, grad):
     if grad:  # d(sum of out)/dx = y
         out.sum().backward()
         torch.testing.assert_close(x.grad, y)
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["no-grad", "grad"])
+def test_large_vector_dot_in_column_tiles(grad):
+    # a row alone is over 1 MiB and half precision takes no bmm (2-10x slower on the CPU)
+    gen = torch.Generator().manual_seed(4)
+    x, y = (torch.rand(3, 600001, generator=gen, dtype=torch.float16) - 0.5 for _ in range(2))
+    x.requires_grad_(grad)
+    out = axisdot.dot(x, y, 1)
+    _assert_rows(out, _expected_rows(x.detach(), y, ([1], [1])), torch.float16)
+    if grad:
+        out.sum().backward()
+        torch.testing.assert_close(x.grad, y)
+
+
+def test_the_large_vector_dot_routes_are_the_ones_described():
+    seen = {}
+    for name in ("row-bmm", "row-tiles"):
+        call, xs, ys, _ = LARGE_VECTOR_DOTS[name]
+        with AtenLog() as log:
+            call(torch.ones(xs), torch.ones(ys))
+        seen[name] = log.ops
+    assert "aten.bmm.default" in seen["row-bmm"] and "aten.mul.Tensor" not in seen["row-bmm"]
+    assert "aten.mul.Tensor" in seen["row-tiles"] and "aten.bmm.default" not in seen["row-tiles"]
 
 
 def test_large_vector_dot_on_a_layout_no_view_flattens():
