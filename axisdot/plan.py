@@ -31,7 +31,7 @@ lowering is exact:
     the elementwise product of the inputs is at most 1 MiB, ``(x * y).sum(...)`` (the
     fastest for small inputs); above that, for floating inputs, on the CPU one ``bmm``
     of each row by the other's (rows of float32/float64 of 512 or more, where BLAS's dot
-    kernels beat the product's memory traffic: 0.4–0.7× mul+sum), else the same product
+    kernels beat the product's memory traffic: 0.1–0.9× mul+sum), else the same product
     in chunks of at most 1 MiB summed into the output, elsewhere one ``bmm`` of
     ``(n, 1, k)`` by ``(n, k, 1)`` views: nothing is held beyond the output and 1 MiB.
     Integer and complex inputs keep one product and sum at every size.
@@ -105,7 +105,7 @@ def _large_vector_dot(x: torch.Tensor, y: torch.Tensor, nb: int) -> torch.Tensor
 
     On the CPU, for float32 and float64 rows of at least :data:`BMM_MIN_ROW` elements,
     one ``bmm`` of ``(n, 1, k)`` by the transposed view of the other ``(n, 1, k)``: BLAS
-    runs each row as a dot, with no product at all (0.4–0.7× mul+sum on the development
+    runs each row as a dot, with no product at all (0.1–0.9× mul+sum on the development
     machine; on shorter rows, and for half precision, 2–10× slower). Otherwise the
     elementwise product in tiles of at most 1 MiB (rows of the batch, or columns when a
     row alone is larger), each summed straight into the output: as fast as one product
