@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable
+from typing import Callable, Optional
 
 import torch
 
@@ -199,8 +199,7 @@ class Plan:
             self.lowering = "vector dot"
             self.run: Run = self._vector_dot
             if nc == 1 and in_place:
-                self.run, self.fast = self._row_dot(nb, False), self._row_dot(nb, True)
-                return
+                self.run, self._row_dim = self._row_dot(nb, False), nb
         elif not nc:
             self.lowering = "broadcast product (an outer product: no axis contracted)"
             self.run = self._outer
@@ -218,6 +217,8 @@ class Plan:
     #: whether ``run``'s torch calls refuse every other pair of ranks by themselves (bmm,
     #: mm and mv on views of the inputs): then ``fast`` is ``run`` itself
     rank_proof = False
+    #: the summed axis of a vector dot over one axis in place (see _row_dot), else None
+    _row_dim: Optional[int] = None
 
     @property
     def elementwise(self) -> bool:
@@ -230,7 +231,10 @@ class Plan:
         """``run`` for a caller that has not checked the ranks (a front end's table keyed
         by ``axes`` alone, see :mod:`axisdot.cache`): it raises :class:`RankMismatch` for
         operands of other ranks than the plan's. Made on first use (einsum steps never
-        need it), then an attribute."""
+        need it), then an attribute. A vector dot over one axis checks the ranks inside its
+        own shape test (:meth:`_row_dot`)."""
+        if self._row_dim is not None:
+            return self._row_dot(self._row_dim, True)
         run, x_rank, y_rank = self.run, self.spec.x_rank, self.spec.y_rank
 
         def fast(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

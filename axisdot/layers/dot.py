@@ -52,9 +52,8 @@ class Dot(torch.nn.Module):
         self.normalize = normalize
         self._axes = canon
         self._plans: dict[tuple[int, int], Plan] = {}
-        #: the plan of the first input ranks, while no others are seen (and no normalize)
+        #: the plan of the one pair of input ranks seen so far (None with normalize)
         self._only: Optional[Plan] = None
-        self._ranks_vary = self._mode is not None
 
     def _plan(self, x: torch.Tensor, y: torch.Tensor) -> Plan:
         try:
@@ -62,10 +61,7 @@ class Dot(torch.nn.Module):
         except AxisdotError as err:
             raise with_context(err, [f"  x: shape {tuple(x.shape)}", f"  y: shape {tuple(y.shape)}"]) from err.__cause__
         self._plans[x.ndim, y.ndim] = plan
-        if len(self._plans) > 1:
-            self._ranks_vary, self._only = True, None
-        elif not self._ranks_vary:
-            self._only = plan
+        self._only = plan if len(self._plans) == 1 and self._mode is None else None
         return plan
 
     def forward(self, x: Any, y: Any = None) -> torch.Tensor:
@@ -114,7 +110,6 @@ class Dot(torch.nn.Module):
         state = self.__dict__.copy()
         state["_plans"] = {}  # plans hold functions: rebuilt on the first call after loading
         state["_only"] = None
-        state["_ranks_vary"] = self._mode is not None
         return state
 
     def get_config(self) -> dict[str, Any]:
