@@ -117,7 +117,7 @@ def _normalized(plan: Plan, x: torch.Tensor, y: torch.Tensor, normalize: Any) ->
     return _run(plan, x, y)
 
 
-def dot(x: Any, y: Any = None, axes: Axes = -1, *, normalize: Union[bool, str] = False) -> torch.Tensor:
+def dot(x: Any, y: Any = None, axes: Axes = -1, normalize: Union[bool, str] = False) -> torch.Tensor:
     """``keras.layers.Dot(axes, normalize)([x, y])`` of Keras 3.
 
     Axis 0 is the batch axis: batch sizes must agree and it cannot be contracted.
@@ -178,7 +178,7 @@ def dot(x: Any, y: Any = None, axes: Axes = -1, *, normalize: Union[bool, str] =
     return _normalized(_resolve(_cache.dot_plan, "dot", x, y, axes), x, y, normalize)
 
 
-def batch_dot(x: Any, y: Any = None, axes: Optional[Axes] = None, *, semantics: str = "keras3") -> torch.Tensor:
+def batch_dot(x: Any, y: Any = None, axes: Optional[Axes] = None, semantics: str = "keras3") -> torch.Tensor:
     """Keras's ``batch_dot`` (``keras.src.layers.merging.dot.batch_dot``).
 
     As :func:`dot` without ``normalize``; ``axes=None`` means ``(x.ndim - 1, y.ndim - 1)``

@@ -273,24 +273,12 @@ def remember(table: dict[Any, Any], key: Any, plan: Plan, *extra: Any) -> None:
 def _by_ranks(plans: dict[tuple[int, int], Plan]) -> Callable[[Any, Any], Any]:
     """The run of an entry seen with several pairs of ranks: the plan for the operands'
     ranks, or :class:`~axisdot.plan.RankMismatch` for ranks not seen yet. Where each x
-    rank (or else each y rank) has one plan, that rank picks it and the plan's ``fast``
-    proves the other."""
-    by_x = {x_rank: plan.fast for (x_rank, _), plan in plans.items()}
-    by_y = {y_rank: plan.fast for (_, y_rank), plan in plans.items()}
-    if len(by_x) == len(plans):
-        def run_x(x: Any, y: Any) -> Any:
-            fn = by_x.get(x.ndim)
-            if fn is None:
-                raise RankMismatch
-            return fn(x, y)
-        return run_x
-    if len(by_y) == len(plans):
-        def run_y(x: Any, y: Any) -> Any:
-            fn = by_y.get(y.ndim)
-            if fn is None:
-                raise RankMismatch
-            return fn(x, y)
-        return run_y
+    rank (or else each y rank) has one plan, that rank indexes a list of the plans'
+    ``fast`` (one subscript, no hashing) and the plan's ``fast`` proves the other."""
+    for side in (0, 1):
+        by_rank = {ranks[side]: plan.fast for ranks, plan in plans.items()}
+        if len(by_rank) == len(plans):
+            return _indexed(side, [by_rank.get(r, _unseen) for r in range(max(by_rank) + 1)])
     runs = {ranks: plan.run for ranks, plan in plans.items()}
 
     def run(x: Any, y: Any) -> Any:
@@ -299,6 +287,30 @@ def _by_ranks(plans: dict[tuple[int, int], Plan]) -> Callable[[Any, Any], Any]:
             raise RankMismatch
         return fn(x, y)
     return run
+
+
+def _indexed(side: int, fns: list[Callable[[Any, Any], Any]]) -> Callable[[Any, Any], Any]:
+    """A run that picks ``fns[x.ndim]`` (``side`` 0) or ``fns[y.ndim]`` (``side`` 1)."""
+    if side == 0:
+        def run_x(x: Any, y: Any) -> Any:
+            try:
+                fn = fns[x.ndim]
+            except IndexError:
+                raise RankMismatch from None
+            return fn(x, y)
+        return run_x
+
+    def run_y(x: Any, y: Any) -> Any:
+        try:
+            fn = fns[y.ndim]
+        except IndexError:
+            raise RankMismatch from None
+        return fn(x, y)
+    return run_y
+
+
+def _unseen(x: Any, y: Any) -> Any:
+    raise RankMismatch
 
 
 def _fast_hits(name: str) -> int:

@@ -186,6 +186,23 @@ def test_each_pair_of_ranks_gets_its_own_plan(ranks):
     assert axisdot.cache_info().misses == len(ranks)
 
 
+@pytest.mark.parametrize("side", [0, 1], ids=["x rank picks", "y rank picks"])
+def test_ranks_between_and_beyond_the_seen_ones_find_their_own_plans(side):
+    """The run that picks by rank indexes a list by it: a rank in a gap of that list
+    (3, between 2 and 4) or past its end (5) is not a rank seen yet, and gets its own plan."""
+    axes = (1, 1)
+    gen = torch.Generator().manual_seed(1)
+    shape = {2: (2, 3), 3: (2, 3, 4), 4: (2, 3, 4, 2), 5: (2, 3, 2, 1, 2)}
+    pair = (lambda r: (r, 3)) if side == 0 else (lambda r: (3, r))
+    axisdot.cache_clear()
+    for ranks in [pair(2), pair(4), pair(2), pair(3), pair(5), pair(3), pair(5), pair(4)]:
+        x, y = (torch.randn(shape[r], generator=gen, dtype=torch.float64) for r in ranks)
+        np.testing.assert_allclose(axisdot.batch_dot(x, y, axes).numpy(), reference_batch_dot(x, y, axes),
+                                   atol=1e-12)
+    assert sorted(axisdot.cache.FAST["batch_dot"][axes][2]) == sorted(pair(r) for r in (2, 3, 4, 5))
+    assert (axisdot.cache_info().misses, axisdot.cache_info().hits) == (4, 4)
+
+
 @pytest.mark.parametrize("func, args", [
     ("dot", ((2, 1),)), ("batch_dot", ((2, 1),)), ("tensordot", (((2,), (1,)),)),
     ("dot_general", (((2,), (1,)), ((0,), (0,)))),

@@ -168,6 +168,24 @@ def test_keras_s_functional_form_with_normalize():
         axisdot.dot([[1.0, 2.0]], x, -1)  # data in a list is still not a tensor
 
 
+def test_normalize_and_semantics_may_be_given_in_their_place():
+    """``dot(x, y, axes, normalize)`` in the order of ``keras.layers.Dot(axes, normalize)``,
+    and ``batch_dot(x, y, axes, semantics)``: the same as the keywords (plain parameters, so
+    that CPython specializes the call)."""
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(2, 3, 4, generator=gen), torch.randn(2, 5, 4, generator=gen)
+    unit = lambda t: t / t.square().sum(-1, keepdim=True).sqrt()  # noqa: E731
+    torch.testing.assert_close(axisdot.dot(x, y, -1, True), torch.bmm(unit(x), unit(y).mT))
+    torch.testing.assert_close(axisdot.dot(x, y, -1, False), torch.bmm(x, y.mT))
+    with pytest.raises(axisdot.AxisdotTypeError, match="normalize given twice"):
+        axisdot.dot([x, y], -1, True, True)
+    u, w = torch.randn(2, 3, 5, generator=gen), torch.randn(2, 3, 5, 4, generator=gen)  # CapsNet's shapes
+    assert axisdot.batch_dot(u, w, (2, 2)).shape == (2, 3, 3, 4)
+    torch.testing.assert_close(axisdot.batch_dot(u, w, (2, 2), "legacy"), torch.einsum("bik,bikj->bij", u, w))
+    with pytest.raises(axisdot.ArgumentError, match="keras2"):
+        axisdot.batch_dot(u, w, (2, 2), "keras2")
+
+
 @pytest.mark.parametrize("call, cls, builtin", [
     (lambda: axisdot.dot(torch.ones(2, 3), torch.ones(2, 3), 1, normalize="cosine"), axisdot.ArgumentError, ValueError),
     (lambda: axisdot.dot(torch.ones(2, 3), torch.ones(2, 3), 1, normalize=2), axisdot.AxisdotTypeError, TypeError),
