@@ -71,7 +71,7 @@ def _dense(module: Any, input_shape: tuple[int, ...]) -> tuple[tuple[str, Explan
     spec = module.analyze(input_shape)
     equation = module.spec_equation.explicit(len(input_shape))
     part = _contraction(equation, [input_shape, spec.kernel_shape], ["input", "kernel"])
-    lowering = module.plan_for(spec).lowering  # what the layer runs: F.linear where it can
+    lowering = module.plan_for(spec).lowering_for(input_shape)  # what the layer runs: F.linear where it can
     part = replace(part, lowering=lowering, path=tuple(replace(step, lowering=lowering) for step in part.path))
     weights = {"kernel": spec.kernel_shape}
     if spec.bias_shape is not None:

@@ -101,7 +101,9 @@ def test_einsum_dense_refusals_are_clear(make, error, fragments):
         assert fragment in str(info.value), str(info.value)
 
 
-def test_an_input_that_does_not_fit_the_built_kernel_names_the_letter_and_both_shapes():
+@pytest.mark.parametrize("small_output", [4096, -1], ids=["unfused", "F.linear"])
+def test_an_input_that_does_not_fit_the_built_kernel_names_the_letter_and_both_shapes(small_output, monkeypatch):
+    monkeypatch.setattr(axisdot.layers.einsum_dense, "SMALL_DENSE_OUTPUT", small_output)
     layer = EinsumDense("abc,cd->abd", (None, 6), input_shape=(None, 5, 4))
     with pytest.raises(axisdot.ShapeError) as info:
         layer(torch.ones(2, 5, 7))
@@ -111,6 +113,50 @@ def test_an_input_that_does_not_fit_the_built_kernel_names_the_letter_and_both_s
     multi = EinsumDense("abcd,cde->abe", (None, 6), input_shape=(None, 5, 4, 3))
     with pytest.raises(axisdot.ShapeError, match="letter 'c'"):
         multi(torch.ones(2, 5, 3, 4))  # the same number of elements, the wrong sizes: never reinterpreted
+    heads = EinsumDense("abc,cde->abde", (None, 2, 3), input_shape=(None, 5, 4))  # kernel (4, 2, 3): 24 = 8 * 3
+    with pytest.raises(axisdot.ShapeError, match="letter 'c' has size 8 in the input but 4 in the kernel"):
+        heads(torch.ones(2, 5, 8))
+    vector = EinsumDense("abc,c->ab", (None,), input_shape=(None, 5, 4))
+    with pytest.raises(axisdot.ShapeError, match="letter 'c' has size 2 in the input but 4 in the kernel"):
+        vector(torch.ones(2, 5, 2))
+
+
+class _Scaled(torch.nn.Module):
+    def __init__(self, factor: float) -> None:
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, w: torch.Tensor) -> torch.Tensor:
+        return w * self.factor
+
+
+@pytest.mark.parametrize("bias_axes", ["d", None])
+def test_einsum_dense_takes_its_weights_from_functional_call_and_parametrizations(bias_axes):
+    """forward reads the parameter dict directly (nn.Module.__getattr__ is slow): weights
+    swapped in by torch.func.functional_call, or computed by a parametrization that takes
+    the name off that dict, are the ones used."""
+    from torch.nn.utils import parametrize
+
+    gen = torch.Generator().manual_seed(0)
+    layer = EinsumDense("abc,cd->abd", (None, 6), bias_axes=bias_axes, input_shape=(None, 5, 4)).double()
+    x = torch.randn(2, 5, 4, generator=gen, dtype=torch.float64)
+    kernel, bias = torch.randn(4, 6, generator=gen, dtype=torch.float64), torch.randn(6, generator=gen,
+                                                                                     dtype=torch.float64)
+    plain = lambda k, b: torch.einsum("abc,cd->abd", x, k) + (0 if b is None else b)  # noqa: E731
+    swapped = {"kernel": kernel, **({"bias": bias} if bias_axes else {})}
+    torch.testing.assert_close(torch.func.functional_call(layer, swapped, (x,)),
+                               plain(kernel, bias if bias_axes else None))
+    with torch.no_grad():
+        layer.kernel.copy_(kernel)
+        if bias_axes:
+            layer.bias.copy_(bias)
+    if bias_axes:  # the bias alone, then both
+        parametrize.register_parametrization(layer, "bias", _Scaled(-1.0))
+        assert "bias" not in layer._parameters and "kernel" in layer._parameters
+        torch.testing.assert_close(layer(x), plain(kernel, -bias))
+    parametrize.register_parametrization(layer, "kernel", _Scaled(2.0))
+    assert "kernel" not in layer._parameters
+    torch.testing.assert_close(layer(x), plain(2 * kernel, -bias if bias_axes else None))
 
 
 @pytest.mark.parametrize("axes, fragments", [
@@ -175,7 +221,9 @@ def test_explain_describes_a_layer_s_contractions_weights_and_cost():
     (_, part), = e.parts
     assert [op.name for op in part.inputs] == ["input", "kernel"] and part.inputs[1].roles == ("contracted", "free",
                                                                                                  "free")
-    assert "linear" in part.lowering and "gelu" in str(e)
+    assert part.lowering.startswith("torch.tensordot") and "gelu" in str(e)  # 320 output elements: unfused
+    (_, large), = axisdot.explain(dense, (64, 128, 16)).parts
+    assert large.lowering == "torch.nn.functional.linear on views, bias fused"
     mha = MultiHeadAttention(num_heads=2, key_dim=4, attention_axes=(1, 2))
     e = axisdot.explain(mha, (2, 3, 4, 8))
     assert e.equations["scores"] == "afgde,abcde->adbcfg" and e.equations["combine"] == "adbcfg,afgde->abcde"
@@ -184,3 +232,16 @@ def test_explain_describes_a_layer_s_contractions_weights_and_cost():
     independent = sum(_flops(p.equation, [op.shape for op in p.inputs]) for _, p in e.parts)
     assert e.flops == independent
     assert axisdot.explain(axisdot.Dot((2, 1)), (2, 3, 4), (2, 4, 5)).equations == {"dot": "bij,bjk->bik"}
+
+
+def test_mha_takes_its_projections_weights_from_functional_call():
+    """The projections are read from the module dict and their weights from the parameter
+    dicts: torch.func.functional_call's weights are the ones used."""
+    mha = MultiHeadAttention(num_heads=2, key_dim=4, query_shape=(None, 3, 8))
+    x = torch.randn(2, 3, 8, generator=torch.Generator().manual_seed(0))
+    bias = torch.arange(8.0)
+    swapped = {"output_dense.kernel": torch.zeros(2, 4, 8), "output_dense.bias": bias}
+    torch.testing.assert_close(torch.func.functional_call(mha, swapped, (x, x)), bias.expand(2, 3, 8))
+    value_bias = {"value_dense.kernel": torch.zeros(8, 2, 4), "value_dense.bias": torch.ones(2, 4)}
+    expected = torch.einsum("abcd,cde->abe", torch.ones(2, 3, 2, 4), mha.output_dense.kernel) + mha.output_dense.bias
+    torch.testing.assert_close(torch.func.functional_call(mha, value_bias, (x, x)), expected)  # softmax rows sum to 1
