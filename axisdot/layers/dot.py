@@ -65,8 +65,10 @@ class Dot(torch.nn.Module):
         return plan
 
     def forward(self, x: Any, y: Any = None) -> torch.Tensor:
+        if _is_dynamo_compiling():  # first: dynamo then guards on nothing the eager path reads
+            return self._forward(x, y)
         only = self._only
-        if only is not None and not _is_dynamo_compiling():  # the common calls, shortest
+        if only is not None:  # the common calls, shortest
             if y is None:
                 kind = x.__class__
                 if (kind is not list and kind is not tuple) or len(x) != 2:
