@@ -5,8 +5,10 @@ kernel, bias and output shapes from the equation (Keras's rules), and the contra
 runs on the same plans as :func:`axisdot.einsum`. When the equation is a dense matmul
 over the input's trailing axes (``abc,cd->abd``, ``abc,cde->abde``, ``abcd,cde->abe``,
 ``...b,bc->...c``), the plan is one ``torch.nn.functional.linear`` on views, with the
-bias fused into it when it spans the kernel's output axes; any other equation is one
-planned step (:func:`axisdot.cache.einsum_step`) and a broadcast bias add.
+bias fused into it when it spans the kernel's output axes (for outputs of at most
+:data:`SMALL_DENSE_OUTPUT` elements, one ``torch.matmul`` or ``torch.tensordot`` and the
+bias added: no views); any other equation is one planned step
+(:func:`axisdot.cache.einsum_step`) and a broadcast bias add.
 """
 from __future__ import annotations
 
@@ -78,13 +80,13 @@ class DensePlan:
             self.run: Run = self._linear
         else:
             self.step, label = _cache.einsum_step(equation)
-            self.fused = False
+            self.fused, self.small_input = False, -1
             self.lowering = label
             self.run = self._general
 
     def lowering_for(self, input_shape: Sequence[Optional[int]]) -> str:
         """What runs for inputs of this shape (both lowerings where a size is unknown)."""
-        if getattr(self, "small_input", -1) < 0 or None in input_shape:
+        if self.small_input < 0 or None in input_shape:
             return self.lowering
         return self.small if math.prod(input_shape) <= self.small_input else self.large  # type: ignore[arg-type]
 
