@@ -249,8 +249,6 @@ _PLANS = {
 _PARTS = {"einsum_subscripts": einsum_subscripts, "einsum_step": einsum_step}
 
 
-
-
 def remember(table: dict[Any, Any], key: Any, plan: Plan, *extra: Any) -> None:
     """After a ranked lookup found ``plan`` for the canonical ``key`` (checked by the
     caller): let the next call with this very object run ``plan.fast`` straight away.
@@ -290,7 +288,8 @@ def _by_ranks(plans: dict[tuple[int, int], Plan]) -> Callable[[Any, Any], Any]:
 
 
 def _indexed(side: int, fns: list[Callable[[Any, Any], Any]]) -> Callable[[Any, Any], Any]:
-    """A run that picks ``fns[x.ndim]`` (``side`` 0) or ``fns[y.ndim]`` (``side`` 1)."""
+    """A run that picks ``fns[x.ndim]`` (``side`` 0) or ``fns[y.ndim]`` (``side`` 1): two
+    closures, written out, rather than one that tests ``side`` on every call."""
     if side == 0:
         def run_x(x: Any, y: Any) -> Any:
             try:

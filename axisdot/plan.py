@@ -393,17 +393,16 @@ class Plan:
         sum_dims = self.sum_dims
         if not sum_dims:
             out = x * y
-        elif x.dtype is _BOOL or y.dtype is _BOOL:
+            return out.unsqueeze(-1) if self.expands else out
+        if x.dtype is _BOOL or y.dtype is _BOOL:
             raise OperandError(f"{self.call}: PyTorch has no sum of products of bool tensors (torch.einsum and "
                                f"torch.matmul refuse it too); cast the operands first, e.g. x.int() or x.float()")
-        elif x.numel() * x.element_size() <= SMALL_PRODUCT_BYTES or not x.is_floating_point():
+        if x.numel() * x.element_size() <= SMALL_PRODUCT_BYTES or not x.is_floating_point():
             # integer sums keep their dtype, as a matmul does (sum would widen them to int64)
             out = _mul(x, y)
             out = _sum(out, sum_dims, self.keepdim, dtype=out.dtype)
             return out.unsqueeze(-1) if self.expands and not self.keepdim else out
-        else:
-            return _large_vector_dot(x, y, x.ndim - len(sum_dims), self.expands)
-        return out.unsqueeze(-1) if self.expands else out
+        return _large_vector_dot(x, y, x.ndim - len(sum_dims), self.expands)
 
     def _row_dot(self, dim: int, check_rank: bool) -> Run:
         """The vector dot over one axis in place: a small float product and sum straight

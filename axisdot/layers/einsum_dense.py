@@ -31,7 +31,7 @@ __all__ = ["EinsumDense"]
 
 Run = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
 _matmul, _tensordot = torch.matmul, torch._C._VariableFunctions.tensordot
-_compiling = torch.compiler.is_dynamo_compiling
+_is_dynamo_compiling = torch.compiler.is_dynamo_compiling
 
 
 def _linear_layout(equation: str) -> Optional[tuple[int, int]]:
@@ -91,7 +91,7 @@ class DensePlan:
         return self.small if math.prod(input_shape) <= self.small_input else self.large  # type: ignore[arg-type]
 
     def _linear(self, x: torch.Tensor, kernel: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
-        if not _compiling() and x.numel() <= self.small_input:  # torch checks the sizes it pairs
+        if not _is_dynamo_compiling() and x.numel() <= self.small_input:  # torch checks the sizes it pairs
             out = _matmul(x, kernel) if self.matrix else _tensordot(x, kernel, *self.dims)
             return out if bias is None else out + bias
         k, n_out = self.k, self.n_out
@@ -103,7 +103,10 @@ class DensePlan:
             out = F.linear(x, kernel.reshape(-1))
         else:
             w = kernel if kernel.ndim == 2 else kernel.reshape(math.prod(kernel.shape[:k]), -1)
-            out = F.linear(x, w.mT, (bias if bias.ndim == 1 else bias.reshape(-1)) if self.fused and bias is not None else None)
+            fused_bias = None
+            if self.fused and bias is not None:
+                fused_bias = bias if bias.ndim == 1 else bias.reshape(-1)
+            out = F.linear(x, w.mT, fused_bias)
             if n_out > 1:
                 out = out.unflatten(-1, kernel.shape[k:])
         if bias is not None and not self.fused:
