@@ -12,7 +12,7 @@ import shlex
 import sys
 from typing import Any, Optional, Sequence
 
-from .errors import AxisdotError
+from .errors import ArgumentError, AxisdotError
 
 EPILOG = """\
 examples:
@@ -123,7 +123,10 @@ def _port(args: argparse.Namespace) -> str:
     if args.weights:
         import torch
 
-        torch.save({layer.name: layer.module.state_dict() for layer in layers}, args.weights)
+        try:  # plain tensors keyed by strings: torch.load(..., weights_only=True) reads it
+            torch.save({layer.name: layer.module.state_dict() for layer in layers}, args.weights)
+        except OSError as err:
+            raise ArgumentError(f"--weights {args.weights}: cannot be written ({err.strerror or err})") from None
     if args.json:
         return json.dumps([layer.to_dict() for layer in layers], indent=2)
     from .port.report import report
@@ -145,7 +148,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         else:
             print(_port(args))
     except AxisdotError as err:
-        print(f"axisdot: error: {err}\nin the command: axisdot {shlex.join(argv)}", file=sys.stderr)
+        command = shlex.join(argv)
+        if args.command == "port":  # one line: a model file's refusal is read by scripts
+            message = "; ".join(line.strip() for line in str(err).splitlines() if line.strip())
+            print(f"axisdot: error: {message} (in the command: axisdot {command})", file=sys.stderr)
+        else:
+            print(f"axisdot: error: {err}\nin the command: axisdot {command}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # the reader (e.g. `| head`) went away: not an error of ours
         sys.stderr.close()

@@ -10,12 +10,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Optional
 
 import torch
+from torch.nn.parameter import UninitializedParameter
 
 from ..errors import AxisdotError, ModelFileError
 from ..explanation import explain
 from ..layers import Dot, EinsumDense, MultiHeadAttention, activations
+from .hdf5 import WeightsFile
 from .walk import LayerEntry
-from .weights import find_group, read_vars
 
 __all__ = ["PortedLayer", "Porter", "PORTERS", "register"]
 
@@ -63,8 +64,6 @@ def _shape(value: Any) -> Shape:
 
 
 def _weights(module: torch.nn.Module) -> dict[str, list[int]]:
-    from torch.nn.parameter import UninitializedParameter
-
     return {k: list(v.shape) for k, v in module.state_dict(keep_vars=True).items()
             if not isinstance(v, UninitializedParameter)}
 
@@ -126,24 +125,20 @@ def _build_dense(entry: LayerEntry) -> PortedLayer:
                        f"axisdot.EinsumDense({', '.join(args)})", code, _weights(module), module)
 
 
-def _load_dense(module: EinsumDense, group: Any, layer: str) -> None:
+Slots = tuple[list[tuple[str, Any]], dict[str, torch.Tensor]]
+
+
+def _dense_slots(module: EinsumDense, weights: WeightsFile, group: Any, layer: str, prefix: str = "") -> Slots:
+    """EinsumDense saves its kernel, then its bias. Keras saves a LoRA update merged into
+    the kernel and zeroes A and B on load: so do we."""
     names = ["kernel"] + (["bias"] if module.bias is not None else [])
-    values = read_vars(group, layer, names)
-    state = {name: value.to(getattr(module, name).dtype) for name, value in values.items()}
-    if module.lora_enabled:  # Keras saves the LoRA update merged into the kernel, and zeroes A and B on load
-        state["lora_kernel_a"] = torch.zeros_like(module.lora_kernel_a)  # type: ignore[arg-type]
-        state["lora_kernel_b"] = torch.zeros_like(module.lora_kernel_b)  # type: ignore[arg-type]
-    _load_state(module, state, layer)
-
-
-def _load_state(module: torch.nn.Module, state: dict[str, torch.Tensor], layer: str) -> None:
-    own = module.state_dict()
-    for name, value in state.items():
-        if name in own and not isinstance(own[name], torch.nn.parameter.UninitializedParameter) \
-                and tuple(own[name].shape) != tuple(value.shape):
-            raise ModelFileError(f"layer {layer!r}: the weight {name!r} in model.weights.h5 has shape "
-                                 f"{tuple(value.shape)}, but the layer's config makes it {tuple(own[name].shape)}")
-    module.load_state_dict(state, strict=True)
+    slots = [(prefix + name, dataset) for name, dataset in zip(names, weights.variables(group, layer, names))]
+    zeros = {}
+    if module.lora_enabled:
+        for name in ("lora_kernel_a", "lora_kernel_b"):
+            param = getattr(module, name)
+            zeros[prefix + name] = torch.zeros(param.shape, dtype=param.dtype)
+    return slots, zeros
 
 
 # -- MultiHeadAttention ---------------------------------------------------------------------
@@ -176,15 +171,21 @@ def _build_attention(entry: LayerEntry) -> PortedLayer:
                        f"axisdot.MultiHeadAttention({', '.join(args)})", None, _weights(module), module)
 
 
-def _load_attention(module: MultiHeadAttention, group: Any, layer: str) -> None:
+def _attention_slots(module: MultiHeadAttention, weights: WeightsFile, group: Any, layer: str) -> Slots:
+    """The four projections' (and the gate's) EinsumDense slots, from their subgroups."""
     if module.spec is None:
         raise ModelFileError(f"layer {layer!r}: the file records no input shapes for this MultiHeadAttention, "
                              f"so its projections cannot be built")
     subs = ["query_dense", "key_dense", "value_dense", "output_dense"] + (["gate_dense"] if module.use_gate else [])
+    slots: list[tuple[str, Any]] = []
+    zeros: dict[str, torch.Tensor] = {}
     for sub in subs:
         saved = "_gate_dense" if sub == "gate_dense" else sub
-        child = None if group is None else find_group(group, saved, (f"_{saved}",))
-        _load_dense(getattr(module, sub), child, f"{layer}/{sub}")
+        child = None if group is None else weights.find_group(layer, saved, (f"_{saved}",), base=group)
+        more, more_zeros = _dense_slots(getattr(module, sub), weights, child, f"{layer}/{sub}", f"{sub}.")
+        slots += more
+        zeros.update(more_zeros)
+    return slots, zeros
 
 
 @dataclass(frozen=True)
@@ -193,7 +194,10 @@ class Porter:
 
     class_name: str
     build: Callable[[LayerEntry], PortedLayer]
-    load: Optional[Callable[[Any, Any, str], None]] = None  #: None: no weights
+    #: where the module's weights lie in ``model.weights.h5``: ``(module, weights file,
+    #: the layer's group, layer name) -> ([(state-dict key, dataset)], {key: tensor set
+    #: without reading})``; None: a layer without weights.
+    slots: Optional[Callable[[Any, WeightsFile, Any, str], Slots]] = None
 
 
 PORTERS: dict[str, Porter] = {}
@@ -205,26 +209,40 @@ def register(porter: Porter) -> None:
 
 
 register(Porter("Dot", _build_dot))
-register(Porter("EinsumDense", _build_dense, _load_dense))
-register(Porter("MultiHeadAttention", _build_attention, _load_attention))
+register(Porter("EinsumDense", _build_dense, _dense_slots))
+register(Porter("MultiHeadAttention", _build_attention, _attention_slots))
 
 
 def build(entry: LayerEntry) -> PortedLayer:
-    """The ported layer for a config entry, errors naming the layer."""
+    """The ported layer for a config entry, its module on the meta device (shapes, no
+    storage: a config may declare any size), errors naming the layer."""
     try:
-        return PORTERS[entry.class_name].build(entry)
-    except (AxisdotError, KeyError, TypeError, ValueError) as err:
-        if isinstance(err, ModelFileError):
-            raise
+        with torch.device("meta"):
+            return PORTERS[entry.class_name].build(entry)
+    except ModelFileError:
+        raise
+    except (AxisdotError, KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as err:
+        # the last four: a config value of a shape no Keras writes, or sizes no tensor can have
         raise ModelFileError(f"{entry.class_name} layer {entry.name!r}: {err}") from None
 
 
-def load_weights(ported: PortedLayer, entry: LayerEntry, h5: Any) -> None:
-    """Copy the layer's weights from the open ``model.weights.h5`` into its module."""
+def load_weights(ported: PortedLayer, entry: LayerEntry, weights: WeightsFile) -> None:
+    """Give the layer's module its weights from ``model.weights.h5``: every dataset is
+    checked against the module's (meta) shapes before any is read, and the module's
+    storage is the tensors read (``load_state_dict(assign=True)``): nothing is allocated
+    that the file does not hold."""
     porter = PORTERS[entry.class_name]
-    if porter.load is None:
-        return
-    group = find_group(h5, entry.h5_path)
-    with torch.no_grad():
-        porter.load(ported.module, group, entry.name)
-    ported.weights = _weights(ported.module)
+    module = ported.module
+    if porter.slots is not None:
+        group = weights.find_group(entry.name, entry.h5_path)
+        slots, zeros = porter.slots(module, weights, group, entry.name)
+        own = module.state_dict(keep_vars=True)
+        required = [(key, dataset, None if isinstance(own[key], UninitializedParameter) else tuple(own[key].shape))
+                    for key, dataset in slots]
+        state = {key: value.to(own[key].dtype) for key, value in weights.read(entry.name, required).items()}
+        try:
+            module.load_state_dict({**state, **zeros}, strict=True, assign=True)
+        except RuntimeError as err:
+            raise ModelFileError(f"{weights.source}: layer {entry.name!r}: its weights do not fit the layer ({err})") \
+                from None
+    ported.weights = _weights(module)

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Optional
 
+from ..errors import ModelFileError
+
 __all__ = ["LayerEntry", "walk", "snake_case"]
 
 
@@ -37,24 +39,25 @@ class LayerEntry:
 
     @property
     def build_config(self) -> dict[str, Any]:
-        return self.node.get("build_config") or {}
+        return _dict(self.node.get("build_config"))
 
     def call_tensor_shapes(self) -> list[Any]:
         """The shapes of the Keras tensors of the layer's first call, in argument order."""
-        for node in self.node.get("inbound_nodes") or []:
+        nodes = self.node.get("inbound_nodes")
+        for node in nodes if isinstance(nodes, list) else []:
             if not isinstance(node, dict):
                 continue
             shapes: list[Any] = []
 
             def collect(value: Any) -> None:
                 if isinstance(value, dict) and value.get("class_name") == "__keras_tensor__":
-                    shapes.append((value.get("config") or {}).get("shape"))
+                    shapes.append(_dict(value.get("config")).get("shape"))
                 elif isinstance(value, list):
                     for item in value:
                         collect(item)
 
             collect(node.get("args") or [])
-            kwargs = node.get("kwargs") or {}
+            kwargs = _dict(node.get("kwargs"))
             for key in ("value", "key"):
                 if key in kwargs:
                     collect(kwargs[key])
@@ -62,22 +65,34 @@ class LayerEntry:
         return []
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    """``value`` where it is a dict, else an empty one (a config is untrusted data)."""
+    return value if isinstance(value, dict) else {}
+
+
 def _is_operation(entry: dict[str, Any]) -> bool:
     return str(entry.get("module", "")).startswith("keras.src.ops")
 
 
 def _is_model(entry: dict[str, Any]) -> bool:
-    return isinstance((entry.get("config") or {}).get("layers"), list)
+    return isinstance(_dict(entry.get("config")).get("layers"), list)
 
 
-def walk(model: dict[str, Any]) -> Iterator[LayerEntry]:
-    """Every layer of ``model`` (a model config), depth first, in config order."""
-    config = model.get("config") or {}
-    yield from _walk(model, f"{config.get('name') or model.get('name') or 'model'}/", "")
+def walk(model: dict[str, Any], max_layers: int = 100_000) -> Iterator[LayerEntry]:
+    """Every layer of ``model`` (a model config), depth first, in config order; a
+    :class:`~axisdot.ModelFileError` past ``max_layers`` layers (nested ones included)."""
+    config = _dict(model.get("config"))
+    yield from _walk(model, f"{config.get('name') or model.get('name') or 'model'}/", "", [max_layers])
 
 
-def _walk(model: dict[str, Any], prefix: str, h5_prefix: str) -> Iterator[LayerEntry]:
-    layers = (model.get("config") or {}).get("layers") or []
+def _walk(model: dict[str, Any], prefix: str, h5_prefix: str, left: list[int]) -> Iterator[LayerEntry]:
+    layers = _dict(model.get("config")).get("layers")
+    if not isinstance(layers, list):
+        return
+    left[0] -= len(layers)
+    if left[0] < 0:
+        raise ModelFileError(f"the model config lists more layers than the bound allows (axisdot.port.Limits."
+                             f"max_layers); refused")
     sequential = model.get("class_name") == "Sequential"
     slots: dict[str, int] = {}
     for index, entry in enumerate(layers):
@@ -92,10 +107,10 @@ def _walk(model: dict[str, Any], prefix: str, h5_prefix: str) -> Iterator[LayerE
             slot = f"{slot}_{slots[slot]}"
         else:
             slots[slot] = 0
-        config = entry.get("config") if isinstance(entry.get("config"), dict) else {}
+        config = _dict(entry.get("config"))
         name = str(config.get("name") or entry.get("name") or slot)
         path = f"{h5_prefix}layers/{slot}"
         if _is_model(entry):
-            yield from _walk(entry, f"{prefix}{name}/", f"{path}/")
+            yield from _walk(entry, f"{prefix}{name}/", f"{path}/", left)
         else:
             yield LayerEntry(prefix + name, class_name, config, path, entry)
