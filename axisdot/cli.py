@@ -29,7 +29,8 @@ examples:
 axes forms: -1 (one int), 3,1 (a pair), 1,2:2,1 (x axes:y axes), none (batch_dot's
 default). Write a value starting with '-' followed by more as --axes=-1,-2.
 shapes: sizes separated by commas; ? or None for an unknown size; "" for a scalar.
-exit status: 0 on success, 2 on bad input (the error says why)."""
+exit status: 0 on success, 2 on bad input (the error says why), 3 when port found
+layers holding weights that it could not port (the report names them)."""
 
 
 def _ints(text: str, what: str) -> tuple[Optional[int], ...]:
@@ -94,6 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     po.add_argument("--json", action="store_true", help="print JSON only")
     po.add_argument("--weights", metavar="OUT.pt", help="also write the modules' state dicts, keyed by layer path, "
                                                         "with the file's weights (torch.save; needs h5py)")
+    po.add_argument("--import", dest="packages", action="append", default=[], metavar="PACKAGE",
+                    help="a package whose Keras classes the model uses, for Keras to import and build them "
+                         "(keras_hub and its kin are imported without asking; this runs the package's code)")
+    po.add_argument("--no-keras", action="store_true", help="never load the model with Keras: port what the config "
+                                                             "describes and name the custom layers it hides")
     return parser
 
 
@@ -116,10 +122,12 @@ def _explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
     return explain(args.x, args.y, mode=args.mode, normalize=args.normalize, **kwargs)
 
 
-def _port(args: argparse.Namespace) -> str:
+def _port(args: argparse.Namespace) -> tuple[str, int]:
     from . import port
 
-    layers = port.load(args.model) if args.weights else port.port(args.model)
+    read = port.load if args.weights else port.port
+    layers = read(args.model, keras=False if args.no_keras else None, packages=args.packages)
+    status = 3 if layers.not_ported else 0
     if args.weights:
         import torch
 
@@ -128,13 +136,14 @@ def _port(args: argparse.Namespace) -> str:
         except OSError as err:
             raise ArgumentError(f"--weights {args.weights}: cannot be written ({err.strerror or err})") from None
     if args.json:
-        return json.dumps([layer.to_dict() for layer in layers], indent=2)
+        return json.dumps({"layers": [layer.to_dict() for layer in layers],
+                           "not_ported": [item.to_dict() for item in layers.not_ported]}, indent=2), status
     from .port.report import report
 
-    text = report(layers)
+    text = report(layers, layers.not_ported)
     if args.weights:
         text += f"\n\nwrote the state dicts of {len(layers)} layer{'s' if len(layers) != 1 else ''} to {args.weights}"
-    return text
+    return text, status
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -146,7 +155,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             result = _explain(args, parser)
             print(json.dumps(result.to_dict(), indent=2) if args.json else str(result))
         else:
-            print(_port(args))
+            text, status = _port(args)
+            print(text)
+            return status
     except AxisdotError as err:
         command = shlex.join(argv)
         if args.command == "port":  # one line: a model file's refusal is read by scripts

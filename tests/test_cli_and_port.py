@@ -15,14 +15,16 @@ from axisdot.cli import main
 
 
 def port_json(path) -> list:
-    """``axisdot port PATH --json``, run in this process, parsed."""
+    """The layers of ``axisdot port PATH --json``, run in this process, parsed."""
     import contextlib
     import io
 
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
         assert main(["port", str(path), "--json"]) == 0
-    return json.loads(buffer.getvalue())
+    data = json.loads(buffer.getvalue())
+    assert data["not_ported"] == []
+    return data["layers"]
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

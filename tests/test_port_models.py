@@ -140,7 +140,7 @@ def test_the_report_lists_equations_weights_and_lines(saved, capsys):
     assert re.search(r"\n  scores +aecd,abcd->acbe\n", out) and "query_dense.kernel (8, 2, 4)" in out
     assert 'axisdot.EinsumDense(\'abc,cd->abd\', output_shape=(None, 16), bias_axes=\'d\', activation=\'gelu\')' in out
     assert main(["port", str(folder / "encoder.keras"), "--json"]) == 0
-    data = {d["name"]: d for d in json.loads(capsys.readouterr().out)}
+    data = {d["name"]: d for d in json.loads(capsys.readouterr().out)["layers"]}
     assert data["encoder/heads"]["weights"] == {"kernel": [8, 2, 4], "bias": [2, 4]}
     assert data["encoder/self_attention"]["equations"]["combine"] == "acbe,aecd->abcd"
 

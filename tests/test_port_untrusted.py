@@ -416,7 +416,7 @@ def test_bombs_are_refused_without_allocating_what_they_declare(bombs, tmp_path,
 def test_listing_a_huge_declared_kernel_allocates_nothing_under_the_cap(bombs):
     result = run_capped("port", bombs["huge-declared-kernel"], "--json")
     assert result.returncode == 0, result.stderr[-3000:]
-    listed = {layer["name"]: layer for layer in json.loads(result.stdout)}
+    listed = {layer["name"]: layer for layer in json.loads(result.stdout)["layers"]}
     assert listed["m/ff"]["weights"]["kernel"] == [10**6, 10**6]
 
 

@@ -19,45 +19,114 @@ nothing outside the file is read, and every refusal is a
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Union
+from typing import Iterable, Optional, Union
 
+from ..errors import ModelFileError
 from .archive import ModelArchive, read_archive
 from .limits import DEFAULT_LIMITS, Limits
+from .live import PACKAGES, NotPorted, custom_packages, keras_can_build, load_live
 from .registry import PORTERS, PortedLayer, Porter, build, load_weights, register
 from .walk import LayerEntry, walk
 
-__all__ = ["port", "load", "Limits", "PortedLayer", "Porter", "PORTERS", "register", "read_archive", "walk",
-           "LayerEntry", "ModelArchive"]
+__all__ = ["port", "load", "Limits", "Ported", "NotPorted", "PortedLayer", "Porter", "PORTERS", "PACKAGES",
+           "register", "read_archive", "walk", "LayerEntry", "ModelArchive"]
 
 
-def _entries(archive: ModelArchive) -> list[LayerEntry]:
-    return [entry for entry in walk(archive.config, archive.limits.max_layers) if entry.class_name in PORTERS]
+class Ported(list):  # type: ignore[type-arg]
+    """The ported layers (a list of :class:`PortedLayer`), and in ``not_ported`` the
+    layers holding weights that were not ported, each with the reason."""
+
+    def __init__(self, layers: Iterable[PortedLayer] = (), not_ported: Iterable[NotPorted] = ()) -> None:
+        super().__init__(layers)
+        self.not_ported: list[NotPorted] = list(not_ported)
 
 
-def port(path: Union[str, Path], limits: Limits = DEFAULT_LIMITS) -> list[PortedLayer]:
-    """Every supported layer of the Keras model saved at ``path`` (a ``.keras`` file or a
-    ``to_json()`` file), in config order, with its shapes, equations and weight shapes.
-    Nothing is allocated: each ``module`` is built on the meta device (shapes without
-    storage, whatever size the config declares). Use :func:`load` for modules with the
-    file's weights, or give one its own: ``module.load_state_dict(state, assign=True)``."""
+def _is_custom(node: dict) -> bool:
+    """A class from outside Keras (KerasHub's, a user's registered class)."""
+    module = node.get("module")
+    return bool(node.get("registered_name")) or (isinstance(module, str) and not module.startswith("keras"))
+
+
+def _hidden(archive: ModelArchive) -> list[LayerEntry]:
+    """The custom layers (or a custom model) whose configs do not list their sublayers:
+    the config cannot say what they hold."""
+    config = archive.config
+    if not isinstance(config["config"].get("layers"), list):  # the model itself: a KerasHub backbone, ...
+        name = str(config["config"].get("name") or config["class_name"])
+        return [LayerEntry(name, str(config.get("registered_name") or config["class_name"]), config["config"], "",
+                           config)] if _is_custom(config) else []
+    return [e for e in walk(config, archive.limits.max_layers) if e.class_name not in PORTERS and _is_custom(e.node)]
+
+
+def _not_ported(archive: ModelArchive, hidden: list[LayerEntry], why: str) -> list[NotPorted]:
+    """Each hidden layer, with the variables its weights hold where the file has weights
+    (counted through the checked reader: no data is read)."""
+    counts: dict[str, Optional[int]] = {entry.name: None for entry in hidden}
+    if archive.weights_member is not None:
+        with contextlib.suppress(ModelFileError), archive.weights() as weights:
+            for entry in hidden:
+                group = weights.find_group(entry.name, entry.h5_path) if entry.h5_path else weights.group("", "")
+                counts[entry.name] = None if group is None else weights.count_variables(group, entry.name)
+    out = []
+    for entry in hidden:
+        n = counts[entry.name]
+        held = "" if n is None else f"; its weights hold {n} variable{'s' if n != 1 else ''}"
+        out.append(NotPorted(entry.name, entry.class_name,
+                             f"a custom class whose config does not list its sublayers{held}: {why}"))
+    return [item for item, entry in zip(out, hidden) if counts[entry.name] != 0]
+
+
+def _port(path: Union[str, Path], limits: Limits, weights: bool, keras: Optional[bool],
+          packages: Iterable[str]) -> Ported:
     archive = read_archive(path, limits)
-    return [build(entry) for entry in _entries(archive)]
-
-
-def load(path: Union[str, Path], limits: Limits = DEFAULT_LIMITS) -> list[PortedLayer]:
-    """As :func:`port`, with each module's weights loaded from the ``.keras`` file (needs
-    h5py: ``pip install "axisdot[port]"``). Weights are read layer by layer, each
-    dataset only after its shape, type and storage were checked, so memory holds the
-    ported layers' weights, never the whole file. Raises :class:`axisdot.ModelFileError`
-    naming the file, the layer and the dataset when the file's weights are missing,
-    do not fit the config, or break a rule of :mod:`~axisdot.port.hdf5`."""
-    archive = read_archive(path, limits)
-    entries = _entries(archive)
+    hidden = _hidden(archive)
+    why = "load it with Keras installed to port what they hold"
+    if hidden and keras is not False:
+        modules = [e.node.get("module") for e in hidden if isinstance(e.node.get("module"), str)]
+        reason = keras_can_build(custom_packages(modules), packages)
+        if reason is None:
+            return Ported(*load_live(archive.path, packages))
+        if keras:
+            raise ModelFileError(f"{archive.path}: cannot load the model with Keras: {reason}")
+        why = reason
+    entries = [entry for entry in walk(archive.config, limits.max_layers) if entry.class_name in PORTERS]
     ported = [build(entry) for entry in entries]
-    if not any(PORTERS[e.class_name].slots for e in entries):
-        return ported
-    with archive.weights() as weights:
-        for layer, entry in zip(ported, entries):
-            load_weights(layer, entry, weights)
-    return ported
+    if weights and any(PORTERS[e.class_name].slots for e in entries):
+        with archive.weights() as file:
+            for layer, entry in zip(ported, entries):
+                load_weights(layer, entry, file)
+    return Ported(ported, _not_ported(archive, hidden, why) if hidden else ())
+
+
+def port(path: Union[str, Path], limits: Limits = DEFAULT_LIMITS, *, keras: Optional[bool] = None,
+         packages: Iterable[str] = ()) -> Ported:
+    """Every supported layer of the Keras model saved at ``path`` (a ``.keras`` file or a
+    ``to_json()`` file), in model order, with its shapes, equations and weight shapes.
+
+    From the config alone, nothing is allocated: each ``module`` is built on the meta
+    device (shapes without storage, whatever size the config declares); use
+    :func:`load` for modules with the file's weights, or give one its own:
+    ``module.load_state_dict(state, assign=True)``.
+
+    A model with custom layers whose configs do not list their sublayers (KerasHub's
+    backbones and blocks) is loaded by Keras in safe mode where Keras and the classes'
+    package are importable (``keras=None``, the default; ``keras=True`` requires it,
+    ``keras=False`` never does it): then the live layer tree is walked and each module
+    holds its weights. Only the packages in :data:`PACKAGES` and ``packages`` are
+    imported. Layers holding weights that were not ported are in the result's
+    ``not_ported``, each with the reason."""
+    return _port(path, limits, False, keras, packages)
+
+
+def load(path: Union[str, Path], limits: Limits = DEFAULT_LIMITS, *, keras: Optional[bool] = None,
+         packages: Iterable[str] = ()) -> Ported:
+    """As :func:`port`, with each module's weights loaded from the ``.keras`` file (needs
+    h5py: ``pip install "axisdot[port]"``). Without Keras, weights are read layer by
+    layer, each dataset only after its shape, type and storage were checked, so memory
+    holds the ported layers' weights, never the whole file. Raises
+    :class:`axisdot.ModelFileError` naming the file, the layer and the dataset when the
+    file's weights are missing, do not fit the config, or break a rule of
+    :mod:`~axisdot.port.hdf5`."""
+    return _port(path, limits, True, keras, packages)

@@ -131,6 +131,30 @@ class WeightsFile:
                     return found
         return None
 
+    def count_variables(self, group: Any, layer: str, bound: int = 1_000_000) -> int:
+        """How many datasets the ``vars`` groups under ``group`` hold (its own and its
+        sublayers'), following hard links only and stopping at ``bound``."""
+        h5py = _h5py()
+        count, stack, visited = 0, [group], 0
+        while stack and count < bound and visited < bound:  # a hard-link cycle ends at the bound
+            current = stack.pop()
+            visited += 1
+            try:
+                names = list(current.keys())
+            except _H5_ERRORS:
+                continue
+            for name in names:
+                name = name if isinstance(name, str) else name.decode("utf-8", "replace")
+                try:
+                    child = self._child(current, name, layer)
+                except ModelFileError:  # a link: not counted, and refused where it is read
+                    continue
+                if isinstance(child, h5py.Group):
+                    stack.append(child)
+                elif isinstance(child, h5py.Dataset):
+                    count += 1
+        return count
+
     def variables(self, group: Optional[Any], layer: str, names: Sequence[str]) -> list[Any]:
         """The datasets ``vars/0``, ``vars/1``, ... of a layer's group, one per name in
         ``names`` (Keras's saving order), not yet read."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..render import shape_text
+from .live import NotPorted
 from .registry import PortedLayer
 
 __all__ = ["report"]
@@ -13,11 +14,18 @@ def _shape(shape: Optional[Sequence[Optional[int]]]) -> str:
     return "unknown" if shape is None else shape_text(shape, unknown="None")
 
 
-def report(layers: Sequence[PortedLayer]) -> str:
+def _not_ported(skipped: Sequence[NotPorted]) -> str:
+    lines = [f"not ported: {len(skipped)} layer{'s' if len(skipped) != 1 else ''} holding weights"]
+    lines += [f"  {item.name}  ({item.class_name}): {item.reason}" for item in skipped]
+    return "\n".join(lines)
+
+
+def report(layers: Sequence[PortedLayer], not_ported: Sequence[NotPorted] = ()) -> str:
     """One block per layer: its path, class, input shapes, equations, output shape, the
-    axisdot line and the plain PyTorch line."""
+    axisdot line and the plain PyTorch line; then the layers not ported, with why."""
     if not layers:
-        return "no Dot, EinsumDense or MultiHeadAttention layers found"
+        found = "no Dot, EinsumDense or MultiHeadAttention layers found"
+        return f"{found}\n\n{_not_ported(not_ported)}" if not_ported else found
     blocks = []
     for layer in layers:
         rows = []
@@ -40,4 +48,6 @@ def report(layers: Sequence[PortedLayer]) -> str:
             rows.append(("torch", layer.torch or "unknown without input shapes"))
         width = max(len(k) for k, _ in rows)
         blocks.append("\n".join([f"{layer.name}  ({layer.class_name})"] + [f"  {k:<{width}}  {v}" for k, v in rows]))
+    if not_ported:
+        blocks.append(_not_ported(not_ported))
     return "\n\n".join(blocks)

@@ -1,0 +1,155 @@
+"""Port the contraction layers of a model that only Keras can build: KerasHub backbones
+and other custom layers whose configs do not list their sublayers.
+
+A custom class (``keras_hub>BertBackbone``, ``TransformerEncoder``, ...) saves its own
+constructor arguments, not the layers it makes, so the config cannot say where its
+EinsumDense and MultiHeadAttention layers are. Where Keras and the package that defines
+the class are importable, the model is loaded by Keras in safe mode (no ``Lambda`` code
+is run, and Keras applies its own checks to the file) and its live layer tree is walked,
+sublayers of custom layers included; each contraction layer is ported with
+``from_keras`` and named by its path in the model. Only the packages in
+:data:`PACKAGES` (and those the caller names) are imported: importing a package runs
+its code, and a model file must not choose which code runs.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Optional
+
+from ..errors import AxisdotError, ModelFileError
+from .registry import PortedLayer, build
+from .walk import LayerEntry
+
+__all__ = ["PACKAGES", "NotPorted", "custom_packages", "keras_can_build", "load_live"]
+
+#: Packages whose Keras classes a model file may name and axisdot will import to build it.
+PACKAGES = ("keras_hub", "keras_nlp", "keras_cv", "keras_rs")
+
+
+@dataclass(frozen=True)
+class NotPorted:
+    """A layer axisdot did not port, and why."""
+
+    name: str  #: its path in the model
+    class_name: str
+    reason: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "class_name": self.class_name, "reason": self.reason}
+
+
+def custom_packages(modules: Iterable[str]) -> set[str]:
+    """The top-level packages of the non-Keras ``module`` names a config holds."""
+    return {m.split(".")[0] for m in modules if m and not m.split(".")[0] == "keras"}
+
+
+def keras_can_build(packages: Iterable[str], allowed: Iterable[str] = ()) -> Optional[str]:
+    """None when Keras (on the torch backend) and every package are importable and allowed;
+    else the reason they are not."""
+    if importlib.util.find_spec("keras") is None:
+        return "Keras is not installed (pip install keras; it builds the custom layers)"
+    backend = os.environ.get("KERAS_BACKEND")
+    if "keras" not in __import__("sys").modules and backend not in (None, "torch"):
+        return f"KERAS_BACKEND is {backend!r}: axisdot loads models with Keras on its torch backend"
+    for package in sorted(set(packages)):
+        if package not in PACKAGES and package not in set(allowed):
+            return (f"the model's classes come from {package!r}, which axisdot does not import unless asked "
+                    f"(importing runs its code): pass packages=[{package!r}] (axisdot port --import {package})")
+        if importlib.util.find_spec(package) is None:
+            return f"the model's classes come from {package!r}, which is not installed"
+    return None
+
+
+def _keras() -> Any:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    if keras.backend.backend() != "torch":
+        raise ModelFileError(f"Keras runs on its {keras.backend.backend()!r} backend; axisdot needs KERAS_BACKEND=torch")
+    return keras
+
+
+def _classes(keras: Any) -> dict[str, Any]:
+    return {"Dot": keras.layers.Dot, "EinsumDense": keras.layers.EinsumDense,
+            "MultiHeadAttention": keras.layers.MultiHeadAttention}
+
+
+#: Methods whose override makes a subclass compute something else.
+_COMPUTING = {"Dot": ("call", "build", "_merge_function"), "EinsumDense": ("call", "build"),
+              "MultiHeadAttention": ("call", "build", "_compute_attention", "_compute_attention_mask",
+                                     "_masked_softmax")}
+
+
+def _overrides(layer: Any, base: Any, kind: str) -> list[str]:
+    return [name for name in _COMPUTING[kind] if getattr(type(layer), name, None) is not getattr(base, name, None)]
+
+
+def _children(layer: Any) -> list[Any]:
+    try:
+        return list(layer._flatten_layers(include_self=False, recursive=False))
+    except AttributeError:
+        return []
+
+
+def walk_live(model: Any, classes: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
+    """``(path, kind, layer)`` for every layer of a live model, depth first, where kind is
+    the contraction class it is (or inherits from), else ""; a contraction layer's own
+    sublayers (an attention's projections) are not visited."""
+    seen: set[int] = set()
+    stack = [(child, f"{model.name}/{child.name}") for child in reversed(_children(model))]
+    while stack:
+        layer, path = stack.pop()
+        if id(layer) in seen:  # a layer shared by two parents is ported once
+            continue
+        seen.add(id(layer))
+        kind = next((k for k, cls in classes.items() if isinstance(layer, cls)), "")
+        yield path, kind, layer
+        if not kind:
+            stack.extend((child, f"{path}/{child.name}") for child in reversed(_children(layer)))
+
+
+def _port_live(path: str, kind: str, layer: Any) -> PortedLayer:
+    """The shapes and equations from the layer's config (as for a saved config), the
+    module and its weights from the live layer."""
+    from ..layers import Dot, EinsumDense, MultiHeadAttention
+
+    node = json.loads(json.dumps({"build_config": layer.get_build_config() or {}}, default=list))
+    config = json.loads(json.dumps(layer.get_config(), default=str))
+    ported = build(LayerEntry(path, kind, config, "", node))
+    module = {"Dot": Dot, "EinsumDense": EinsumDense, "MultiHeadAttention": MultiHeadAttention}[kind].from_keras(layer)
+    ported.module = module
+    ported.weights = {k: list(v.shape) for k, v in module.state_dict().items()}
+    return ported
+
+
+def load_live(path: Any, packages: Iterable[str]) -> tuple[list[PortedLayer], list[NotPorted]]:
+    """Load the model at ``path`` with Keras (safe mode) after importing ``packages``, and
+    port each contraction layer of its live layer tree."""
+    keras = _keras()
+    for package in sorted(set(packages)):
+        importlib.import_module(package)
+    try:
+        model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
+    except (ValueError, TypeError, KeyError, OSError, AttributeError, RuntimeError) as err:
+        raise ModelFileError(f"{path}: Keras could not load the model in safe mode ({type(err).__name__}: "
+                             f"{str(err).splitlines()[0] if str(err) else ''})") from None
+    classes = _classes(keras)
+    ported: list[PortedLayer] = []
+    skipped: list[NotPorted] = []
+    for where, kind, layer in walk_live(model, classes):
+        if not kind:
+            continue
+        overridden = _overrides(layer, classes[kind], kind)
+        if overridden:
+            skipped.append(NotPorted(where, type(layer).__name__, f"a subclass of Keras's {kind} that overrides "
+                                     f"{', '.join(overridden)}: it computes something else"))
+            continue
+        try:
+            ported.append(_port_live(where, kind, layer))
+        except AxisdotError as err:
+            skipped.append(NotPorted(where, type(layer).__name__, str(err).splitlines()[0]))
+    return ported, skipped

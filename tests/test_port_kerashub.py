@@ -1,0 +1,197 @@
+"""Real Keras models: KerasHub backbones built from their classes with small random
+configs, every contraction layer found and ported (through ``from_keras``, through
+``axisdot.port.load`` of the saved file, and through the command line), each fed the
+inputs the backbone fed the Keras layer and compared with what the Keras layer gave.
+
+The layers axisdot refuses are counted and named per architecture (``REFUSED``): a
+refusal that appears or goes away fails the test. Needs ``keras-hub`` (installed with
+``--no-deps``: its declared tensorflow-text dependency pulls all of TensorFlow)."""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+import axisdot
+import axisdot.port
+from axisdot.cli import main
+from axisdot.port.live import walk_live
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras", reason="keras (a test dependency) builds the models")
+keras_hub = pytest.importorskip("keras_hub", reason="keras-hub is not installed (pip install --no-deps keras-hub "
+                                                    "tokenizers regex sentencepiece kagglehub)")
+M = keras_hub.models
+TEXT = dict(vocabulary_size=40, num_layers=1, hidden_dim=8, intermediate_dim=16)
+GQA = dict(TEXT, num_query_heads=2, num_key_value_heads=1)
+
+ARCHITECTURES = {
+    "bert": (M.BertBackbone, dict(TEXT, num_heads=2, max_sequence_length=12)),
+    "roberta": (M.RobertaBackbone, dict(TEXT, num_heads=2, max_sequence_length=12)),
+    "gpt2": (M.GPT2Backbone, dict(TEXT, num_heads=2, max_sequence_length=12)),
+    "opt": (M.OPTBackbone, dict(TEXT, num_heads=2, max_sequence_length=12)),
+    "gpt_neox": (M.GPTNeoXBackbone, dict(TEXT, num_heads=2, max_sequence_length=12, rotary_percentage=0.5)),
+    "llama": (M.LlamaBackbone, GQA),
+    "mistral": (M.MistralBackbone, GQA),
+    "qwen3": (M.Qwen3Backbone, dict(GQA, head_dim=4)),
+    "gemma": (M.GemmaBackbone, dict(GQA, head_dim=4)),
+    "falcon": (M.FalconBackbone, dict(TEXT, num_attention_heads=2)),
+    "whisper": (M.WhisperBackbone, dict(TEXT, num_heads=2, num_mels=8, max_encoder_sequence_length=12,
+                                        max_decoder_sequence_length=12)),
+    "vit": (M.ViTBackbone, dict(image_shape=(8, 8, 3), patch_size=4, num_layers=1, num_heads=2, hidden_dim=8,
+                                mlp_dim=16)),
+}
+
+#: per architecture, the classes of the contraction layers axisdot refuses, with the words of the reason
+REFUSED: dict[str, dict[str, str]] = {
+    "gpt2": {"CachedMultiHeadAttention": "overrides call"},
+    "opt": {"CachedMultiHeadAttention": "overrides call"},
+    "whisper": {"WhisperCachedMultiHeadAttention": "overrides call, build"},
+    "llama": {"EinsumDense": "kernel_initializer='RandomNormal'"},
+    "mistral": {"EinsumDense": "kernel_initializer='RandomNormal'"},
+    "qwen3": {"EinsumDense": "kernel_initializer='RandomNormal'"},
+    "gpt_neox": {"EinsumDense": "kernel_initializer='RandomNormal'"},
+}
+
+
+def _inputs(backbone, gen):
+    """Random inputs for each of the backbone's inputs: token ids under the vocabulary,
+    padding masks of ones with a padded tail, floats elsewhere; unknown sizes 6."""
+    out = {}
+    for spec in backbone.inputs:
+        shape = [2] + [6 if n is None else n for n in tuple(spec.shape)[1:]]
+        if "mask" in spec.name:
+            mask = np.ones(shape, "int32")
+            mask[1, -2:] = 0
+            out[spec.name] = mask
+        elif "int" in str(spec.dtype):
+            out[spec.name] = gen.integers(0, 2 if "segment" in spec.name else 40, shape).astype("int32")
+        else:
+            out[spec.name] = gen.standard_normal(shape).astype("float32")
+    return out
+
+
+class Recorder:
+    """Wraps each contraction layer's ``call`` on the live model and keeps, per layer
+    path, the arguments of its first call (bound to names) and what it returned."""
+
+    def __init__(self, model):
+        classes = {"Dot": keras.layers.Dot, "EinsumDense": keras.layers.EinsumDense,
+                   "MultiHeadAttention": keras.layers.MultiHeadAttention}
+        self.layers = {path: (kind, layer) for path, kind, layer in walk_live(model, classes) if kind}
+        self.calls = {}
+        for path, (_, layer) in self.layers.items():
+            layer.call = self._wrap(path, layer.call)
+
+    def _wrap(self, path, call):
+        signature = inspect.signature(call)
+
+        def recorded(*args, **kwargs):
+            out = call(*args, **kwargs)
+            if path not in self.calls:
+                bound = signature.bind(*args, **kwargs).arguments
+                self.calls[path] = (dict(bound), out)
+            return out
+
+        return recorded
+
+
+def _run(module, kind, arguments):
+    """Call an axisdot module with a Keras layer's bound arguments."""
+    args = {k: v for k, v in arguments.items() if k != "training" and v is not None}
+    if kind == "Dot":
+        return module(args["inputs"])
+    if kind == "EinsumDense":
+        return module(args["inputs"])
+    query, value = args.pop("query"), args.pop("value")
+    for name, tensor in (("query_mask", query), ("value_mask", value), ("key_mask", args.get("key"))):
+        implicit = getattr(tensor, "_keras_mask", None)
+        if implicit is not None and name not in args:
+            args[name] = implicit
+    return module.eval()(query, value, **args)
+
+
+def _first(out):
+    return out[0] if isinstance(out, (tuple, list)) else out
+
+
+@pytest.fixture(scope="module", params=sorted(ARCHITECTURES))
+def architecture(request, tmp_path_factory):
+    name = request.param
+    cls, config = ARCHITECTURES[name]
+    keras.utils.set_random_seed(0)
+    backbone = cls(**config)
+    path = tmp_path_factory.mktemp(name) / f"{name}.keras"
+    backbone.save(path)
+    recorder = Recorder(backbone)
+    backbone(_inputs(backbone, np.random.default_rng(0)))
+    return name, backbone, path, recorder
+
+
+def _compare(name, ported, recorder):
+    checked = 0
+    for layer in ported:
+        kind, _ = recorder.layers[layer.name]
+        arguments, expected = recorder.calls[layer.name]
+        with torch.no_grad():
+            got = _first(_run(layer.module, kind, arguments))
+        np.testing.assert_allclose(got.numpy(), keras.ops.convert_to_numpy(_first(expected)), atol=1e-5, rtol=1e-5,
+                                   err_msg=f"{name}: {layer.name}")
+        checked += 1
+    return checked
+
+
+def test_every_contraction_layer_of_a_saved_backbone_is_ported_or_named(architecture):
+    name, _, path, recorder = architecture
+    ported = axisdot.port.load(path)
+    found = {layer.name for layer in ported} | {item.name for item in ported.not_ported}
+    assert found == set(recorder.layers), name
+    refused = {item.class_name: item.reason for item in ported.not_ported}
+    assert set(refused) == set(REFUSED.get(name, {})), (name, refused)
+    for cls, words in REFUSED.get(name, {}).items():
+        assert words in refused[cls], (name, refused[cls])
+    assert _compare(name, ported, recorder) == len(recorder.layers) - len(ported.not_ported)
+
+
+def test_from_keras_agrees_with_the_live_layer(architecture):
+    name, _, _, recorder = architecture
+    from axisdot.layers import Dot, EinsumDense, MultiHeadAttention
+
+    classes = {"Dot": Dot, "EinsumDense": EinsumDense, "MultiHeadAttention": MultiHeadAttention}
+    for path, (kind, layer) in recorder.layers.items():
+        if type(layer).__name__ in REFUSED.get(name, {}):
+            continue
+        arguments, expected = recorder.calls[path]
+        with torch.no_grad():
+            got = _first(_run(classes[kind].from_keras(layer), kind, arguments))
+        np.testing.assert_allclose(got.numpy(), keras.ops.convert_to_numpy(_first(expected)), atol=1e-5, rtol=1e-5,
+                                   err_msg=f"{name}: {path}")
+
+
+def test_the_command_lists_and_writes_every_ported_layer(architecture, tmp_path, capsys):
+    name, _, path, recorder = architecture
+    status = main(["port", str(path), "--json", "--weights", str(tmp_path / "out.pt")])
+    data = json.loads(capsys.readouterr().out)
+    assert status == (3 if REFUSED.get(name) else 0)
+    names = {layer["name"] for layer in data["layers"]}
+    assert names | {item["name"] for item in data["not_ported"]} == set(recorder.layers)
+    states = torch.load(tmp_path / "out.pt", weights_only=True)
+    assert set(states) == names
+    for layer in axisdot.port.load(path):
+        for key, value in layer.module.state_dict().items():
+            torch.testing.assert_close(states[layer.name][key], value, rtol=0, atol=0)
+
+
+def test_without_keras_the_custom_model_is_named_with_its_variables(architecture, capsys):
+    name, backbone, path, _ = architecture
+    ported = axisdot.port.load(path, keras=False)
+    assert list(ported) == []
+    [item] = ported.not_ported
+    assert item.name == backbone.name and item.class_name == f"keras_hub>{type(backbone).__name__}"
+    assert f"its weights hold {len(backbone.weights)} variables" in item.reason
+    assert main(["port", str(path), "--no-keras"]) == 3
+    assert f"not ported: 1 layer holding weights\n  {backbone.name}" in capsys.readouterr().out
