@@ -292,3 +292,11 @@ def test_every_keras_initializer_but_stft_is_read():
     names = {name for name, cls in ALL_OBJECTS_DICT.items() if cls.__name__ not in ("Initializer", "STFT")}
     for name in names:
         assert initializers.get(name).name == ALL_OBJECTS_DICT[name].__name__, name
+
+
+def test_an_initializer_made_by_hand_is_checked_and_completed():
+    made = initializers.get(initializers.Initializer("GlorotUniform"))
+    assert made.arguments == {"seed": None, "input_axes": None, "output_axes": None}
+    assert made.fill_(torch.empty(3, 4)).abs().max() <= (6 / 7) ** 0.5
+    with pytest.raises(axisdot.ArgumentError, match="'Glorot' is not a Keras initializer"):
+        EinsumDense("ab,bc->ac", 4, kernel_initializer=initializers.Initializer("Glorot"))

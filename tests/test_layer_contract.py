@@ -226,12 +226,15 @@ def test_functional_call_uses_the_weights_it_is_given(case):
 
 
 @layers
-def test_torch_compile_fullgraph_gives_the_eager_result(case):
-    module = _built(case)
+@pytest.mark.parametrize("state", ["unbuilt", "built"])
+def test_torch_compile_fullgraph_gives_the_eager_result(case, state):
+    module = _built(case) if state == "built" else case.make()  # unbuilt: the compiled call builds it
     counter = CompileCounter()
     compiled = torch.compile(module, fullgraph=True, backend=counter)
     x = case.inputs(seed=7)
-    torch.testing.assert_close(compiled(*x), module(*x))
+    out = compiled(*x)
+    assert not any(is_lazy(p) for p in module.parameters())
+    torch.testing.assert_close(out, _same_weights(case.make_built(), module)(*x))
     assert counter.frame_count == 1
 
 

@@ -204,6 +204,8 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
                 self.bias.materialize(spec.bias_shape)
         self._check_weights(spec, tuple(input_shape))
         self.spec = spec
+        self._plans.clear()
+        self._plan(len(input_shape))  # made here, not in a forward that torch.compile traces
         if fresh:
             self.reset_parameters()
             if self.lora_rank and not self.lora_enabled:
@@ -348,8 +350,13 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_plans"] = {}  # plans hold functions: rebuilt on the first call after loading
+        state["_plans"] = {}  # plans hold functions: rebuilt when loaded
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if self.spec is not None:  # the built rank's plan, ready before a torch.compile traces a call
+            self._plan(len(self.spec.input_shape))
 
     # -- Keras configs and layers ---------------------------------------------------------
 

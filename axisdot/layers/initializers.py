@@ -100,8 +100,10 @@ def get(identifier: Any, where: str = "initializer") -> Optional[Initializer]:
     """The :class:`Initializer` for anything Keras's ``initializers.get`` takes from a
     config: a name, a serialized initializer, a live Keras initializer (read through
     its config) or an Initializer; None stays None (see :func:`fill_`)."""
-    if identifier is None or isinstance(identifier, Initializer):
-        return identifier
+    if identifier is None:
+        return None
+    if isinstance(identifier, Initializer):  # checked again: its fields may have been written by hand
+        return _make(identifier.name, identifier.arguments, where)
     if isinstance(identifier, str):
         return _make(identifier, {}, where)
     if isinstance(identifier, Mapping):
