@@ -300,3 +300,5 @@ def test_an_initializer_made_by_hand_is_checked_and_completed():
     assert made.fill_(torch.empty(3, 4)).abs().max() <= (6 / 7) ** 0.5
     with pytest.raises(axisdot.ArgumentError, match="'Glorot' is not a Keras initializer"):
         EinsumDense("ab,bc->ac", 4, kernel_initializer=initializers.Initializer("Glorot"))
+    with pytest.raises(axisdot.ArgumentError, match="RandomNormal takes"):
+        initializers.Initializer("RandomNormal", {"sigma": 1.0}).fill_(torch.empty(3))

@@ -73,8 +73,9 @@ class Initializer:
         """Fill ``t`` in place as Keras's initializer fills a weight of its shape.
         ``input_axes`` / ``output_axes`` are the EinsumDense kernel's (used by the
         VarianceScaling family unless the initializer names its own, as Keras does)."""
+        checked = get(self, where)  # a hand-made Initializer is checked as a config is
         with torch.no_grad():
-            _FILLS[_family(self.name)](t, self, input_axes, output_axes, where)
+            _FILLS[_family(checked.name)](t, checked, input_axes, output_axes, where)
         return t
 
 

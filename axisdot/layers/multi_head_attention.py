@@ -88,8 +88,9 @@ class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
     uninitialized, until the first call builds it (so an optimizer made before it
     trains them, ``.to()`` applies, and ``load_state_dict`` fills them).
     ``kernel_initializer`` / ``bias_initializer`` take any Keras initializer, as
-    :class:`~axisdot.layers.einsum_dense.EinsumDense` does (each projection gets its
-    own draw); Keras's regularizer and constraint arguments are accepted as None only.
+    :class:`~axisdot.layers.einsum_dense.EinsumDense` does (each projection draws its
+    own values; with a ``seed``, projections of one shape draw the same, as in Keras);
+    Keras's regularizer and constraint arguments are accepted as None only.
 
     Call: ``(query, value, key=None, attention_mask=None, return_attention_scores=False,
     training=None, use_causal_mask=False, query_mask=None, value_mask=None,
