@@ -71,9 +71,12 @@ class PendingProjection(LazyModuleMixin, torch.nn.Module):
         else:
             self.register_parameter("bias", None)
 
-    def forward(self, *args: Any, **kwargs: Any) -> Any:
+    def initialize_parameters(self, *args: Any, **kwargs: Any) -> None:  # LazyModuleMixin, before forward
         raise OperandError("this projection is built by its MultiHeadAttention on the layer's first call: call the "
                            "MultiHeadAttention, or give it query_shape")
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        self.initialize_parameters()
 
 
 class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
