@@ -302,3 +302,17 @@ def test_an_initializer_made_by_hand_is_checked_and_completed():
         EinsumDense("ab,bc->ac", 4, kernel_initializer=initializers.Initializer("Glorot"))
     with pytest.raises(axisdot.ArgumentError, match="RandomNormal takes"):
         initializers.Initializer("RandomNormal", {"sigma": 1.0}).fill_(torch.empty(3))
+
+
+def test_from_keras_ports_layers_trained_with_regularizers_and_constraints():
+    """They shaped Keras's training; the trained weights are what the port copies."""
+    training = {"kernel_regularizer": "l2", "bias_regularizer": "l1", "activity_regularizer": "l2",
+                "kernel_constraint": "max_norm", "bias_constraint": "non_neg"}
+    dense = keras.layers.EinsumDense("abc,cd->abd", (None, 6), bias_axes="d", **training)
+    dense.build((None, 5, 16))
+    mha = keras.layers.MultiHeadAttention(2, 4, **training)
+    x = torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(10))
+    mha(x, x)
+    for theirs, port, args in ((dense, EinsumDense, (x,)), (mha, MultiHeadAttention, (x, x))):
+        np.testing.assert_allclose(port.from_keras(theirs)(*args).detach().numpy(), np.asarray(theirs(*args).detach()),
+                                   rtol=1e-6, atol=1e-6)
