@@ -111,17 +111,16 @@ def explain_layer(module: Any, *shapes: Any) -> LayerExplanation:
         query = _full(shapes[0], "query", name)
         value = _full(shapes[1], "value", name) if len(shapes) > 1 else query
         key = _full(shapes[2], "key", name) if len(shapes) > 2 else value
-        if module.spec is None:
-            module.build(query, value, key)
-        spec = module.spec
-        if spec.query_shape[1:] != query[1:] and None not in spec.query_shape[1:]:
-            raise ShapeError(f"explain(MultiHeadAttention): the layer is built for queries {spec.query_shape}, "
+        built = module.spec
+        if built is not None and built.query_shape[1:] != query[1:] and None not in built.query_shape[1:]:
+            raise ShapeError(f"explain(MultiHeadAttention): the layer is built for queries {built.query_shape}, "
                              f"got {query}")
+        spec, layers = module.projections(query, value, key)  # unbuilt copies: explaining never builds the layer
         parts, weights = [], {}
         projected = {}
-        for role, sub, shape in (("query", module.query_dense, query), ("key", module.key_dense, key),
-                                 ("value", module.value_dense, value)):
-            (_, e), out, w = _dense(sub, shape)
+        for role in ("query", "key", "value"):
+            sub, shape = layers[f"{role}_dense"]
+            (_, e), out, w = _dense(sub, tuple(shape))  # type: ignore[arg-type]
             parts.append((f"{role} projection", e))
             projected[role] = out
             weights.update({f"{role}_dense.{k}": v for k, v in w.items()})
@@ -130,7 +129,7 @@ def explain_layer(module: Any, *shapes: Any) -> LayerExplanation:
         combined = _contraction(spec.combine_equation, [tuple(scores.output_shape), projected["value"]],  # type: ignore[arg-type]
                                 ["scores", "value"])
         parts.append(("combine", combined))
-        (_, e), out, w = _dense(module.output_dense, tuple(combined.output_shape))  # type: ignore[arg-type]
+        (_, e), out, w = _dense(layers["output_dense"][0], tuple(combined.output_shape))  # type: ignore[arg-type]
         parts.append(("output projection", e))
         weights.update({f"output_dense.{k}": v for k, v in w.items()})
         fused = len(query) == 3 and module.dropout == 0.0

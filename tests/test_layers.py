@@ -245,3 +245,19 @@ def test_mha_takes_its_projections_weights_from_functional_call():
     value_bias = {"value_dense.kernel": torch.zeros(8, 2, 4), "value_dense.bias": torch.ones(2, 4)}
     expected = torch.einsum("abcd,cde->abe", torch.ones(2, 3, 2, 4), mha.output_dense.kernel) + mha.output_dense.bias
     torch.testing.assert_close(torch.func.functional_call(mha, value_bias, (x, x)), expected)  # softmax rows sum to 1
+
+
+def test_a_lazy_mha_whose_equations_wait_for_the_input_rank_keeps_its_early_parameters():
+    """Before the first call the projections' equations are unknown (they depend on the
+    inputs' rank): the parameters an optimizer or a state dict saw are still the ones
+    the built layer uses, here with two attention axes on rank-4 inputs."""
+    x = torch.randn(2, 3, 4, 8, generator=torch.Generator().manual_seed(1))
+    built = MultiHeadAttention(num_heads=2, key_dim=4, attention_axes=(1, 2), query_shape=(None, 3, 4, 8))
+    lazy = MultiHeadAttention(num_heads=2, key_dim=4, attention_axes=(1, 2))
+    early = list(lazy.parameters())
+    lazy.load_state_dict(built.state_dict())
+    assert [p is q for p, q in zip(early, lazy.parameters())] == [True] * 8
+    torch.testing.assert_close(lazy(x, x), built(x, x), rtol=0, atol=0)
+    assert all(p is q for p, q in zip(early, lazy.parameters())) and lazy.query_dense.equation == "abcd,def->abcef"
+    with pytest.raises(axisdot.OperandError, match="built by its MultiHeadAttention"):
+        MultiHeadAttention(num_heads=2, key_dim=4).query_dense(x)

@@ -51,10 +51,6 @@ REFUSED: dict[str, dict[str, str]] = {
     "gpt2": {"CachedMultiHeadAttention": "overrides call"},
     "opt": {"CachedMultiHeadAttention": "overrides call"},
     "whisper": {"WhisperCachedMultiHeadAttention": "overrides call, build"},
-    "llama": {"EinsumDense": "kernel_initializer='RandomNormal'"},
-    "mistral": {"EinsumDense": "kernel_initializer='RandomNormal'"},
-    "qwen3": {"EinsumDense": "kernel_initializer='RandomNormal'"},
-    "gpt_neox": {"EinsumDense": "kernel_initializer='RandomNormal'"},
 }
 
 

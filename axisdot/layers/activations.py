@@ -36,23 +36,54 @@ def _hard_sigmoid(x: torch.Tensor) -> torch.Tensor:
     return F.relu6(x + 3.0) / 6.0
 
 
+# Named, module-level functions (never lambdas), so that a layer holding one pickles,
+# deep-copies and goes through torch.save.
+
+def linear(x: torch.Tensor) -> torch.Tensor:
+    return x
+
+
+def leaky_relu(x: torch.Tensor) -> torch.Tensor:
+    return F.leaky_relu(x, 0.2)
+
+
+def gelu_approximate(x: torch.Tensor) -> torch.Tensor:
+    return F.gelu(x, approximate="tanh")
+
+
+def hard_silu(x: torch.Tensor) -> torch.Tensor:
+    return x * _hard_sigmoid(x)
+
+
+def softmax(x: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(x, dim=-1)
+
+
+def log_softmax(x: torch.Tensor) -> torch.Tensor:
+    return torch.log_softmax(x, dim=-1)
+
+
+def glu(x: torch.Tensor) -> torch.Tensor:
+    return F.glu(x, dim=-1)
+
+
 #: Keras's names (and aliases) -> the same function in PyTorch.
 ACTIVATIONS: dict[str, Activation] = {
-    "linear": lambda x: x,
+    "linear": linear,
     "relu": F.relu,
     "relu6": F.relu6,
-    "leaky_relu": lambda x: F.leaky_relu(x, 0.2),
+    "leaky_relu": leaky_relu,
     "elu": F.elu,
     "celu": F.celu,
     "selu": F.selu,
     "gelu": F.gelu,
-    "gelu_approximate": lambda x: F.gelu(x, approximate="tanh"),
+    "gelu_approximate": gelu_approximate,
     "silu": F.silu,
     "swish": F.silu,
     "sigmoid": torch.sigmoid,
     "hard_sigmoid": _hard_sigmoid,
-    "hard_silu": lambda x: x * _hard_sigmoid(x),
-    "hard_swish": lambda x: x * _hard_sigmoid(x),
+    "hard_silu": hard_silu,
+    "hard_swish": hard_silu,
     "hard_tanh": F.hardtanh,
     "tanh": torch.tanh,
     "tanh_shrink": F.tanhshrink,
@@ -66,9 +97,9 @@ ACTIVATIONS: dict[str, Activation] = {
     "exponential": torch.exp,
     "mish": F.mish,
     "log_sigmoid": F.logsigmoid,
-    "softmax": lambda x: torch.softmax(x, dim=-1),
-    "log_softmax": lambda x: torch.log_softmax(x, dim=-1),
-    "glu": lambda x: F.glu(x, dim=-1),
+    "softmax": softmax,
+    "log_softmax": log_softmax,
+    "glu": glu,
 }
 
 

@@ -23,9 +23,9 @@ from torch.nn.parameter import UninitializedParameter
 from .. import cache as _cache
 from ..dense_spec import (DenseEquation, DenseSpec, analyze_dense, check_bias_axes, output_shape_arg,
                           parse_dense_equation)
-from ..errors import ArgumentError, AxisdotTypeError, OperandError, ShapeError
+from ..errors import ArgumentError, OperandError, ShapeError
 from ..render import mark_axes
-from . import activations
+from . import activations, initializers
 
 __all__ = ["EinsumDense"]
 
@@ -125,55 +125,17 @@ class _Mismatch(RuntimeError):
 _ABSENT: Any = object()
 
 
-def _glorot_uniform_(t: torch.Tensor, fan_in: int, fan_out: int) -> None:
-    limit = math.sqrt(6.0 / max(1.0, fan_in + fan_out))
-    with torch.no_grad():
-        t.uniform_(-limit, limit)
-
-
-def _he_uniform_(t: torch.Tensor) -> None:
-    """Keras's HeUniform with its fans for an N-d shape (fan_in = shape[-2] x the rest)."""
-    shape = tuple(t.shape)
-    fan_in = shape[0] if len(shape) == 2 else shape[-2] * math.prod(shape[:-2]) if len(shape) > 2 else shape[0]
-    limit = math.sqrt(6.0 / max(1.0, fan_in))
-    with torch.no_grad():
-        t.uniform_(-limit, limit)
-
-
-def _initialize_(t: torch.Tensor, kind: str, fan_in: int, fan_out: int) -> None:
-    """Fill ``t`` with the initializer ``kind`` (see :func:`_initializer`); the fans are
-    glorot uniform's."""
-    if kind == "zeros":
-        torch.nn.init.zeros_(t)
-    elif kind == "he_uniform":
-        _he_uniform_(t)
-    else:
-        _glorot_uniform_(t, fan_in, fan_out)
-
-
-def _initializer(name: Any, where: str) -> str:
-    if name is None:
-        return "zeros"
-    if isinstance(name, dict):
-        name = name.get("class_name")
-    if not isinstance(name, str):
-        raise AxisdotTypeError(f"{where} must be an initializer name, got {type(name).__name__}")
-    key = name.replace("_", "").lower()
-    known = {"glorotuniform": "glorot_uniform", "zeros": "zeros", "heuniform": "he_uniform"}
-    if key not in known:
-        raise ArgumentError(f"{where}={name!r}: axisdot initializes with glorot_uniform, he_uniform or zeros "
-                            f"(load the weights to reproduce another initializer's values)")
-    return known[key]
-
-
 class EinsumDense(LazyModuleMixin, torch.nn.Module):
     """``keras.layers.EinsumDense(equation, output_shape, activation, bias_axes)``.
 
     ``kernel`` and ``bias`` are parameters in Keras's layout (Keras weights copy in
     unchanged). With ``input_shape`` (Keras's build shape, batch axis first, None for
     unknown sizes) the layer is built at construction; otherwise on its first call, as
-    ``torch.nn.LazyLinear`` (``load_state_dict`` also builds it). Kernel initialization
-    is Keras's glorot uniform over the kernel's input and output axes, bias zeros.
+    ``torch.nn.LazyLinear`` (``load_state_dict`` also builds it). ``kernel_initializer``
+    and ``bias_initializer`` take any Keras initializer (:mod:`~axisdot.layers.initializers`:
+    a name, a config dict with its arguments); the defaults are Keras's, glorot uniform
+    over the kernel's input and output axes and zeros. Keras's regularizer and constraint
+    arguments are accepted as None only (they mean nothing to a torch module).
     ``lora_rank`` / ``lora_alpha`` / :meth:`enable_lora` are Keras 3's LoRA. Floating
     inputs are computed in the parameters' dtype, as Keras casts them to the layer's.
 
@@ -190,8 +152,14 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
                  activation: Any = None, bias_axes: Optional[str] = None, *,
                  input_shape: Optional[Sequence[Optional[int]]] = None, lora_rank: Optional[int] = None,
                  lora_alpha: Optional[float] = None, kernel_initializer: Any = "glorot_uniform",
-                 bias_initializer: Any = "zeros", device: Any = None, dtype: Optional[torch.dtype] = None) -> None:
+                 bias_initializer: Any = "zeros", kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, kernel_constraint: Any = None, bias_constraint: Any = None,
+                 device: Any = None, dtype: Optional[torch.dtype] = None) -> None:
         super().__init__()
+        initializers.refuse_training_arguments(
+            f"EinsumDense({equation!r})", kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint)
         self.spec_equation: DenseEquation = parse_dense_equation(equation)
         self.equation = equation
         self.partial_output_shape = output_shape_arg(output_shape, self.spec_equation)
@@ -204,8 +172,8 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
         self.lora_rank = lora_rank
         self.lora_alpha = lora_alpha if lora_alpha is not None else lora_rank
         self.lora_enabled = False
-        self.kernel_initializer = _initializer(kernel_initializer, "kernel_initializer")
-        self.bias_initializer = _initializer(bias_initializer, "bias_initializer")
+        self.kernel_initializer = initializers.get(kernel_initializer, f"EinsumDense({equation!r}).kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, f"EinsumDense({equation!r}).bias_initializer")
         factory = {"device": device, "dtype": dtype}
         self.kernel = UninitializedParameter(**factory)
         if bias_axes is not None:
@@ -236,6 +204,8 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
                 self.bias.materialize(spec.bias_shape)
         self._check_weights(spec, tuple(input_shape))
         self.spec = spec
+        self._plans.clear()
+        self._plan(len(input_shape))  # made here, not in a forward that torch.compile traces
         if fresh:
             self.reset_parameters()
             if self.lora_rank and not self.lora_enabled:
@@ -249,16 +219,16 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
             self.build(tuple(x.shape))
 
     def reset_parameters(self) -> None:
-        """Keras's defaults: glorot uniform over the kernel's input and output axes (the
-        fans of a 2-D kernel when it has two axes), zeros for the bias."""
+        """Fill the kernel and bias as Keras's layer does: the kernel initializer with the
+        kernel's input and output axes (VarianceScaling's fans, as Keras's EinsumDense
+        passes them), the bias initializer on the bias's shape."""
         if isinstance(self.kernel, UninitializedParameter) or self.spec is None:
             return
-        spec = self.spec
-        fan_in = math.prod(spec.kernel_shape[a] for a in spec.input_axes)
-        fan_out = math.prod(spec.kernel_shape[a] for a in spec.output_axes)
-        _initialize_(self.kernel, self.kernel_initializer, fan_in, fan_out)
-        if self.bias is not None:
-            _initialize_(self.bias, self.bias_initializer, self.bias.numel(), self.bias.numel())
+        spec, call = self.spec, f"EinsumDense({self.equation!r})"
+        axes = (spec.input_axes, spec.output_axes) if self.kernel_initializer is not None else (None, None)
+        initializers.fill_(self.kernel_initializer, self.kernel, *axes, where=f"{call}.kernel_initializer")
+        if self.bias is not None and not isinstance(self.bias, UninitializedParameter):
+            initializers.fill_(self.bias_initializer, self.bias, where=f"{call}.bias_initializer")
 
     def _check_weights(self, spec: DenseSpec, input_shape: tuple) -> None:
         for name, want in (("kernel", spec.kernel_shape), ("bias", spec.bias_shape)):
@@ -291,9 +261,10 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
         factory = {"device": self.kernel.device, "dtype": torch.float32}  # Keras's LoRA weights are float32
         self.lora_kernel_a = torch.nn.Parameter(torch.empty(shape[:-1] + (rank,), **factory))
         self.lora_kernel_b = torch.nn.Parameter(torch.empty((rank, shape[-1]), **factory))
-        for t, init in ((self.lora_kernel_a, a_initializer), (self.lora_kernel_b, b_initializer)):
-            _initialize_(t, _initializer(init, "LoRA initializer"), t.shape[-2] if t.ndim > 1 else t.numel(),
-                         t.shape[-1])
+        for t, init, name in ((self.lora_kernel_a, a_initializer, "a_initializer"),
+                              (self.lora_kernel_b, b_initializer, "b_initializer")):
+            where = f"EinsumDense({self.equation!r}).enable_lora({name})"
+            initializers.fill_(initializers.get(init, where), t, where=where)
         self.kernel.requires_grad_(False)
         self.lora_enabled = True
         self.lora_rank = rank
@@ -379,8 +350,13 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_plans"] = {}  # plans hold functions: rebuilt on the first call after loading
+        state["_plans"] = {}  # plans hold functions: rebuilt when loaded
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        if self.spec is not None:  # the built rank's plan, ready before a torch.compile traces a call
+            self._plan(len(self.spec.input_shape))
 
     # -- Keras configs and layers ---------------------------------------------------------
 
@@ -391,8 +367,8 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
             "equation": self.equation,
             "activation": self.activation_name,
             "bias_axes": self.bias_axes,
-            "kernel_initializer": self.kernel_initializer,
-            "bias_initializer": self.bias_initializer,
+            "kernel_initializer": initializers.get_config(self.kernel_initializer),
+            "bias_initializer": initializers.get_config(self.bias_initializer),
         }
         if self.lora_rank:
             config.update(lora_rank=self.lora_rank, lora_alpha=self.lora_alpha)
@@ -401,9 +377,11 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
     @classmethod
     def from_config(cls, config: Mapping[str, Any], *, input_shape: Optional[Sequence[Optional[int]]] = None,
                     dtype: Optional[torch.dtype] = None) -> "EinsumDense":
-        """Build from a Keras EinsumDense config (base-layer keys such as ``name``,
-        ``trainable``, regularizers and constraints are accepted and change nothing
-        here). ``dtype`` defaults to the config's dtype policy."""
+        """Build from a Keras EinsumDense config. Every Keras initializer (with its
+        arguments) is read and fills fresh weights as Keras would; base-layer keys such
+        as ``name`` and ``trainable``, and the regularizers and constraints (they act on
+        Keras's training, not on the layer's output), are accepted and change nothing
+        here. ``dtype`` defaults to the config's dtype policy."""
         for key in ("equation", "output_shape"):
             if key not in config:
                 raise ArgumentError(f"EinsumDense.from_config: the config has no {key!r} key")

@@ -18,10 +18,13 @@ from typing import Any, Mapping, Optional, Sequence, Union
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
+from torch.nn.modules.lazy import LazyModuleMixin
+from torch.nn.parameter import UninitializedParameter, is_lazy
 
 from .. import cache as _cache
 from ..attention_spec import AttentionSpec, analyze_attention, attention_axes_arg, check_heads
 from ..errors import ArgumentError, AxisdotTypeError, OperandError, ShapeError
+from . import initializers
 from .einsum_dense import EinsumDense, policy_dtype
 
 __all__ = ["MultiHeadAttention"]
@@ -47,7 +50,36 @@ def _large_negative_fused(dtype: torch.dtype) -> float:
     return -0.7 * (65500.0 if dtype == torch.float16 else 3.38953e38)
 
 
-class MultiHeadAttention(torch.nn.Module):
+#: The projections, by the names Keras gives them (``gate_dense`` with ``use_gate`` only).
+PROJECTIONS = ("query_dense", "key_dense", "value_dense", "gate_dense", "output_dense")
+
+
+class PendingProjection(LazyModuleMixin, torch.nn.Module):
+    """A projection of a :class:`MultiHeadAttention` that is not built yet: its equation
+    waits for the inputs' ranks, but its ``kernel`` (and ``bias``) exist, uninitialized,
+    so that an optimizer made now trains them and a state dict loads into them (as into
+    ``torch.nn.LazyLinear``). The layer's build hands them to the
+    :class:`~axisdot.layers.einsum_dense.EinsumDense` that replaces this module."""
+
+    cls_to_become = None
+
+    def __init__(self, use_bias: bool, device: Any = None, dtype: Optional[torch.dtype] = None) -> None:
+        super().__init__()
+        self.kernel = UninitializedParameter(device=device, dtype=dtype)
+        if use_bias:
+            self.bias = UninitializedParameter(device=device, dtype=dtype)
+        else:
+            self.register_parameter("bias", None)
+
+    def initialize_parameters(self, *args: Any, **kwargs: Any) -> None:  # LazyModuleMixin, before forward
+        raise OperandError("this projection is built by its MultiHeadAttention on the layer's first call: call the "
+                           "MultiHeadAttention, or give it query_shape")
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        self.initialize_parameters()
+
+
+class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
     """``keras.layers.MultiHeadAttention`` of Keras 3, with Keras's weights and results.
 
     Constructor arguments are Keras's: ``num_heads``, ``key_dim``, ``value_dim``,
@@ -55,7 +87,13 @@ class MultiHeadAttention(torch.nn.Module):
     the batch and the last, negative counting from the end), ``use_gate`` and
     ``sliding_window``. Give ``query_shape`` (and ``value_shape``, ``key_shape`` when
     they differ; batch axis first, None for unknown sizes) to build at construction;
-    otherwise the layer is built on its first call.
+    otherwise the layer is lazy, as ``torch.nn.LazyLinear``: its parameters exist,
+    uninitialized, until the first call builds it (so an optimizer made before it
+    trains them, ``.to()`` applies, and ``load_state_dict`` fills them).
+    ``kernel_initializer`` / ``bias_initializer`` take any Keras initializer, as
+    :class:`~axisdot.layers.einsum_dense.EinsumDense` does (each projection draws its
+    own values; with a ``seed``, projections of one shape draw the same, as in Keras);
+    Keras's regularizer and constraint arguments are accepted as None only.
 
     Call: ``(query, value, key=None, attention_mask=None, return_attention_scores=False,
     training=None, use_causal_mask=False, query_mask=None, value_mask=None,
@@ -74,11 +112,19 @@ class MultiHeadAttention(torch.nn.Module):
     def __init__(self, num_heads: int, key_dim: int, value_dim: Optional[int] = None, dropout: float = 0.0,
                  use_bias: bool = True, output_shape: Union[None, int, Sequence[int]] = None,
                  attention_axes: Union[None, int, Sequence[int]] = None, *, use_gate: bool = False,
-                 sliding_window: Optional[int] = None, query_shape: Optional[Shape] = None,
-                 value_shape: Optional[Shape] = None, key_shape: Optional[Shape] = None, device: Any = None,
-                 dtype: Optional[torch.dtype] = None) -> None:
+                 sliding_window: Optional[int] = None, kernel_initializer: Any = "glorot_uniform",
+                 bias_initializer: Any = "zeros", kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 activity_regularizer: Any = None, kernel_constraint: Any = None, bias_constraint: Any = None,
+                 query_shape: Optional[Shape] = None, value_shape: Optional[Shape] = None,
+                 key_shape: Optional[Shape] = None, device: Any = None, dtype: Optional[torch.dtype] = None) -> None:
         super().__init__()
         check_heads(num_heads, key_dim, value_dim)
+        initializers.refuse_training_arguments(
+            "MultiHeadAttention", kernel_regularizer=kernel_regularizer, bias_regularizer=bias_regularizer,
+            activity_regularizer=activity_regularizer, kernel_constraint=kernel_constraint,
+            bias_constraint=bias_constraint)
+        self.kernel_initializer = initializers.get(kernel_initializer, "MultiHeadAttention.kernel_initializer")
+        self.bias_initializer = initializers.get(bias_initializer, "MultiHeadAttention.bias_initializer")
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise ArgumentError(f"MultiHeadAttention: dropout must be a float in [0, 1), got {dropout!r}")
         if sliding_window is not None and (isinstance(sliding_window, bool) or not isinstance(sliding_window, int)
@@ -94,33 +140,61 @@ class MultiHeadAttention(torch.nn.Module):
         self.attention_axes = attention_axes_arg(attention_axes)
         self._factory = {"device": device, "dtype": dtype}
         self.spec: Optional[AttentionSpec] = None
-        self.query_dense: Optional[EinsumDense] = None
-        self.key_dense: Optional[EinsumDense] = None
-        self.value_dense: Optional[EinsumDense] = None
-        self.output_dense: Optional[EinsumDense] = None
-        self.gate_dense: Optional[EinsumDense] = None
+        for name in PROJECTIONS:
+            pending = PendingProjection(self.use_bias, **self._factory) if self.use_gate or name != "gate_dense" else None
+            setattr(self, name, pending)
         if query_shape is not None:
             self.build(query_shape, value_shape if value_shape is not None else query_shape, key_shape)
 
     # -- building ------------------------------------------------------------------------
 
-    def build(self, query_shape: Shape, value_shape: Shape, key_shape: Optional[Shape] = None) -> None:
-        """Create the projections for inputs of these shapes (Keras's ``build``)."""
+    def projections(self, query_shape: Shape, value_shape: Shape, key_shape: Optional[Shape] = None
+                    ) -> tuple[AttentionSpec, dict[str, tuple[EinsumDense, Shape]]]:
+        """The attention spec for inputs of these shapes, and each projection as an
+        unbuilt EinsumDense with the shape of its input. Changes nothing in the layer."""
         spec = analyze_attention(query_shape, value_shape, key_shape, self.num_heads, self.key_dim, self.value_dim,
                                  self.output_shape, self.attention_axes)
 
-        def dense(projection: tuple, shape: Any, activation: Any = None) -> EinsumDense:
+        def dense(projection: tuple, shape: Shape, activation: Any = None) -> tuple[EinsumDense, Shape]:
             equation, bias, out = projection
-            return EinsumDense(equation, out, activation, bias if self.use_bias else None, input_shape=shape,
-                               **self._factory)
+            return EinsumDense(equation, out, activation, bias if self.use_bias else None,
+                               kernel_initializer=self.kernel_initializer, bias_initializer=self.bias_initializer,
+                               **self._factory), shape
 
-        self.query_dense = dense(spec.query_projection, spec.query_shape)
-        self.key_dense = dense(spec.key_projection, spec.key_shape)
-        self.value_dense = dense(spec.value_projection, spec.value_shape)
+        layers = {"query_dense": dense(spec.query_projection, spec.query_shape),
+                  "key_dense": dense(spec.key_projection, spec.key_shape),
+                  "value_dense": dense(spec.value_projection, spec.value_shape)}
         if self.use_gate:
-            self.gate_dense = dense(spec.value_projection, spec.query_shape, "sigmoid")
-        self.output_dense = dense(spec.output_projection, spec.output_projection_input)
+            layers["gate_dense"] = dense(spec.value_projection, spec.query_shape, "sigmoid")
+        layers["output_dense"] = dense(spec.output_projection, spec.output_projection_input)
+        return spec, layers
+
+    def build(self, query_shape: Shape, value_shape: Shape, key_shape: Optional[Shape] = None) -> None:
+        """Build the projections for inputs of these shapes (Keras's ``build``). Each
+        takes over the parameters the layer already has (uninitialized, or loaded from
+        a state dict, then checked against these shapes), so that an optimizer made
+        before keeps training them."""
+        spec, layers = self.projections(query_shape, value_shape, key_shape)
+        for name, (dense, shape) in layers.items():
+            for weight in ("kernel", "bias"):
+                mine = getattr(self._modules[name], weight)
+                if mine is not None and getattr(dense, weight) is not None:
+                    setattr(dense, weight, mine)
+            dense.build(shape)
+        for name, (dense, _) in layers.items():  # only once every projection is built and checked
+            setattr(self, name, dense)
         self.spec = spec
+
+    def initialize_parameters(self, query: Any, value: Any, key: Any = None, *args: Any, **kwargs: Any) -> None:
+        """Build on the first call (``LazyModuleMixin``), unless already built."""
+        if self.spec is None:
+            self._check_inputs(query, value, key)
+            key = value if key is None else key
+            self.build(tuple(query.shape), tuple(value.shape), tuple(key.shape))
+
+    def has_uninitialized_params(self) -> bool:
+        """Whether the layer is yet to be built (its parameters sit in its projections)."""
+        return self.spec is None or any(is_lazy(p) for p in self.parameters())
 
     # -- running --------------------------------------------------------------------------
 
@@ -129,12 +203,10 @@ class MultiHeadAttention(torch.nn.Module):
                 training: Optional[bool] = None, use_causal_mask: bool = False,
                 query_mask: Optional[torch.Tensor] = None, value_mask: Optional[torch.Tensor] = None,
                 key_mask: Optional[torch.Tensor] = None) -> Any:
-        for name, t in (("query", query), ("value", value), ("key", key)):
-            if t is not None and not isinstance(t, torch.Tensor):
-                raise OperandError(f"MultiHeadAttention: {name} must be a torch.Tensor, got {type(t).__name__}")
+        self._check_inputs(query, value, key)
         if key is None:
             key = value
-        if self.spec is None:
+        if self.spec is None:  # .forward called directly, past the lazy hook
             self.build(tuple(query.shape), tuple(value.shape), tuple(key.shape))
         spec = self.spec
         assert spec is not None and self.query_dense is not None  # built above
@@ -157,6 +229,12 @@ class MultiHeadAttention(torch.nn.Module):
             out = out * gate
         out = dense["output_dense"](out)  # type: ignore[misc]
         return (out, scores) if return_attention_scores else out
+
+    @staticmethod
+    def _check_inputs(query: Any, value: Any, key: Any) -> None:
+        for name, t in (("query", query), ("value", value), ("key", key)):
+            if (t is not None or name != "key") and not isinstance(t, torch.Tensor):
+                raise OperandError(f"MultiHeadAttention: {name} must be a torch.Tensor, got {type(t).__name__}")
 
     def _combined_mask(self, query: torch.Tensor, value: torch.Tensor, query_mask: Optional[torch.Tensor],
                        value_mask: Optional[torch.Tensor], key_mask: Optional[torch.Tensor],
@@ -272,6 +350,8 @@ class MultiHeadAttention(torch.nn.Module):
             "attention_axes": list(self.spec.axes) if self.spec is not None else (
                 None if self.attention_axes is None else list(self.attention_axes)),
             "sliding_window": self.sliding_window,
+            "kernel_initializer": initializers.get_config(self.kernel_initializer),
+            "bias_initializer": initializers.get_config(self.bias_initializer),
         }
 
     @classmethod
@@ -279,14 +359,17 @@ class MultiHeadAttention(torch.nn.Module):
                     value_shape: Optional[Shape] = None, key_shape: Optional[Shape] = None,
                     dtype: Optional[torch.dtype] = None) -> "MultiHeadAttention":
         """Build from a Keras MultiHeadAttention config (keys Keras added over time,
-        ``use_gate`` and ``sliding_window``, default to off)."""
+        ``use_gate`` and ``sliding_window``, default to off). Every Keras initializer is
+        read, as by EinsumDense; the regularizers and constraints (they act on Keras's
+        training, not on the layer's output) are accepted and change nothing here."""
         for key in ("num_heads", "key_dim"):
             if key not in config:
                 raise ArgumentError(f"MultiHeadAttention.from_config: the config has no {key!r} key")
         return cls(config["num_heads"], config["key_dim"], config.get("value_dim"), config.get("dropout", 0.0),
                    config.get("use_bias", True), config.get("output_shape"), config.get("attention_axes"),
                    use_gate=bool(config.get("use_gate", False)), sliding_window=config.get("sliding_window"),
-                   query_shape=query_shape, value_shape=value_shape, key_shape=key_shape,
+                   kernel_initializer=config.get("kernel_initializer", "glorot_uniform"),
+                   bias_initializer=config.get("bias_initializer", "zeros"), query_shape=query_shape, value_shape=value_shape, key_shape=key_shape,
                    dtype=dtype if dtype is not None else policy_dtype(config.get("dtype")))
 
     @classmethod
