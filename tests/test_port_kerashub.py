@@ -44,14 +44,21 @@ ARCHITECTURES = {
                                         max_decoder_sequence_length=12)),
     "vit": (M.ViTBackbone, dict(image_shape=(8, 8, 3), patch_size=4, num_layers=1, num_heads=2, hidden_dim=8,
                                 mlp_dim=16)),
+    "xlnet": (M.XLNetBackbone, dict(TEXT, num_heads=2)),
+    "moonshine": (M.MoonshineBackbone, dict(vocabulary_size=40, filter_dim=8, encoder_num_layers=1,
+                                            decoder_num_layers=1, hidden_dim=8, intermediate_dim=16,
+                                            encoder_num_heads=2, decoder_num_heads=2)),
 }
 
 #: per architecture, the classes of the contraction layers axisdot refuses, with the words of the reason
 REFUSED: dict[str, dict[str, str]] = {
-    "gpt2": {"CachedMultiHeadAttention": "overrides call"},
-    "opt": {"CachedMultiHeadAttention": "overrides call"},
-    "whisper": {"WhisperCachedMultiHeadAttention": "overrides call, build"},
+    "xlnet": {"TwoStreamRelativeAttention": "overrides call (in TwoStreamRelativeAttention), build"},
+    "moonshine": {"MoonshineMultiHeadAttention": "overrides call (in MoonshineMultiHeadAttention)"},
 }
+
+
+#: inputs whose unknown length is not 6 (Moonshine's audio passes a convolution of width 127)
+LENGTHS = {"encoder_input_values": 2000, "encoder_padding_mask": 2000}
 
 
 def _inputs(backbone, gen):
@@ -59,7 +66,7 @@ def _inputs(backbone, gen):
     padding masks of ones with a padded tail, floats elsewhere; unknown sizes 6."""
     out = {}
     for spec in backbone.inputs:
-        shape = [2] + [6 if n is None else n for n in tuple(spec.shape)[1:]]
+        shape = [2] + [LENGTHS.get(spec.name, 6) if n is None else n for n in tuple(spec.shape)[1:]]
         if "mask" in spec.name:
             mask = np.ones(shape, "int32")
             mask[1, -2:] = 0
@@ -115,17 +122,26 @@ def _first(out):
     return out[0] if isinstance(out, (tuple, list)) else out
 
 
+_BUILT: dict = {}
+
+
+def _build(name, tmp_path_factory):
+    """The backbone (built, saved, run once with its calls recorded), once per session."""
+    if name not in _BUILT:
+        cls, config = ARCHITECTURES[name]
+        keras.utils.set_random_seed(0)
+        backbone = cls(**config)
+        path = tmp_path_factory.mktemp(name) / f"{name}.keras"
+        backbone.save(path)
+        recorder = Recorder(backbone)
+        backbone(_inputs(backbone, np.random.default_rng(0)))
+        _BUILT[name] = (name, backbone, path, recorder)
+    return _BUILT[name]
+
+
 @pytest.fixture(scope="module", params=sorted(ARCHITECTURES))
 def architecture(request, tmp_path_factory):
-    name = request.param
-    cls, config = ARCHITECTURES[name]
-    keras.utils.set_random_seed(0)
-    backbone = cls(**config)
-    path = tmp_path_factory.mktemp(name) / f"{name}.keras"
-    backbone.save(path)
-    recorder = Recorder(backbone)
-    backbone(_inputs(backbone, np.random.default_rng(0)))
-    return name, backbone, path, recorder
+    return _build(request.param, tmp_path_factory)
 
 
 def _compare(name, ported, recorder):
@@ -191,3 +207,33 @@ def test_without_keras_the_custom_model_is_named_with_its_variables(architecture
     assert f"its weights hold {len(backbone.weights)} variables" in item.reason
     assert main(["port", str(path), "--no-keras"]) == 3
     assert f"not ported: 1 layer holding weights\n  {backbone.name}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name", ["gpt2", "opt", "whisper"])
+def test_cached_decoding_steps_agree_with_keras(name, tmp_path_factory):
+    """KerasHub's ``CachedMultiHeadAttention`` protocol, one decoding step: the query of one
+    new token, a cache of keys' and values' projections, written at an index (the
+    returned cache too) or used as it is."""
+    _, _, path, recorder = _build(name, tmp_path_factory)
+    cached = {p: layer for p, (kind, layer) in recorder.layers.items()
+              if "cache" in inspect.signature(type(layer).call).parameters}
+    assert cached, name
+    ported = {layer.name: layer.module for layer in axisdot.port.load(path)}
+    gen = torch.Generator().manual_seed(0)
+    for where, layer in cached.items():
+        shapes = layer.get_build_config()["shapes_dict"]
+        query = torch.randn(2, 1, shapes["query_shape"][-1], generator=gen)
+        value = torch.randn(2, 1, shapes["value_shape"][-1], generator=gen)
+        cache = torch.randn(2, 2, 6, layer.num_heads, layer.key_dim, generator=gen)
+        mask = torch.rand(2, 1, 6, generator=gen) > 0.3
+        mask[:, :, 0] = True
+        for index in (3, None):
+            expected_out, expected_cache = layer(query, value, cache=cache, cache_update_index=index,
+                                                 attention_mask=mask)
+            with torch.no_grad():
+                out, new_cache = ported[where].eval()(query, value, cache=cache, cache_update_index=index,
+                                                      attention_mask=mask)
+            np.testing.assert_allclose(out.numpy(), keras.ops.convert_to_numpy(expected_out), atol=1e-5,
+                                       err_msg=f"{name}: {where}, index {index}")
+            np.testing.assert_allclose(new_cache.numpy(), keras.ops.convert_to_numpy(expected_cache), atol=1e-6,
+                                       err_msg=f"{name}: {where}, index {index}")

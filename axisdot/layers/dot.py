@@ -130,4 +130,7 @@ class Dot(torch.nn.Module):
     @classmethod
     def from_keras(cls, layer: Any) -> "Dot":
         """The module for a live ``keras.layers.Dot`` (it has no weights)."""
+        from .keras_classes import check_class
+
+        check_class(layer, "Dot")
         return cls.from_config(layer.get_config())

@@ -26,6 +26,7 @@ from ..dense_spec import (DenseEquation, DenseSpec, analyze_dense, check_bias_ax
 from ..errors import ArgumentError, OperandError, ShapeError
 from ..render import mark_axes
 from . import activations, initializers
+from .keras_classes import check_class
 
 __all__ = ["EinsumDense"]
 
@@ -395,6 +396,7 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
     def from_keras(cls, layer: Any) -> "EinsumDense":
         """The module for a live ``keras.layers.EinsumDense``, with its weights (LoRA
         included). Needs keras only to read the layer."""
+        check_class(layer, "EinsumDense")
         import numpy as np
 
         config = dict(layer.get_config())

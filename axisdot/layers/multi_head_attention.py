@@ -26,6 +26,7 @@ from ..attention_spec import AttentionSpec, analyze_attention, attention_axes_ar
 from ..errors import ArgumentError, AxisdotTypeError, OperandError, ShapeError
 from . import initializers
 from .einsum_dense import EinsumDense, policy_dtype
+from .keras_classes import check_class
 
 __all__ = ["MultiHeadAttention"]
 
@@ -116,7 +117,8 @@ class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
                  bias_initializer: Any = "zeros", kernel_regularizer: Any = None, bias_regularizer: Any = None,
                  activity_regularizer: Any = None, kernel_constraint: Any = None, bias_constraint: Any = None,
                  query_shape: Optional[Shape] = None, value_shape: Optional[Shape] = None,
-                 key_shape: Optional[Shape] = None, device: Any = None, dtype: Optional[torch.dtype] = None) -> None:
+                 key_shape: Optional[Shape] = None, key_use_bias: Optional[bool] = None, device: Any = None,
+                 dtype: Optional[torch.dtype] = None) -> None:
         super().__init__()
         check_heads(num_heads, key_dim, value_dim)
         initializers.refuse_training_arguments(
@@ -134,6 +136,8 @@ class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
         self.value_dim = value_dim if value_dim else key_dim
         self.dropout = float(dropout)
         self.use_bias, self.use_gate, self.sliding_window = bool(use_bias), bool(use_gate), sliding_window
+        #: the key projection's bias, where it differs from the others' (Whisper's has none)
+        self.key_use_bias = self.use_bias if key_use_bias is None else bool(key_use_bias)
         if output_shape is not None:
             output_shape = (output_shape,) if isinstance(output_shape, int) else tuple(output_shape)
         self.output_shape: Optional[tuple[int, ...]] = output_shape  # type: ignore[assignment]
@@ -141,12 +145,16 @@ class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
         self._factory = {"device": device, "dtype": dtype}
         self.spec: Optional[AttentionSpec] = None
         for name in PROJECTIONS:
-            pending = PendingProjection(self.use_bias, **self._factory) if self.use_gate or name != "gate_dense" else None
+            pending = PendingProjection(self._has_bias(name), **self._factory) \
+                if self.use_gate or name != "gate_dense" else None
             setattr(self, name, pending)
         if query_shape is not None:
             self.build(query_shape, value_shape if value_shape is not None else query_shape, key_shape)
 
     # -- building ------------------------------------------------------------------------
+
+    def _has_bias(self, projection: str) -> bool:
+        return self.key_use_bias if projection == "key_dense" else self.use_bias
 
     def projections(self, query_shape: Shape, value_shape: Shape, key_shape: Optional[Shape] = None
                     ) -> tuple[AttentionSpec, dict[str, tuple[EinsumDense, Shape]]]:
@@ -155,14 +163,14 @@ class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
         spec = analyze_attention(query_shape, value_shape, key_shape, self.num_heads, self.key_dim, self.value_dim,
                                  self.output_shape, self.attention_axes)
 
-        def dense(projection: tuple, shape: Shape, activation: Any = None) -> tuple[EinsumDense, Shape]:
+        def dense(projection: tuple, shape: Shape, activation: Any = None, name: str = "") -> tuple[EinsumDense, Shape]:
             equation, bias, out = projection
-            return EinsumDense(equation, out, activation, bias if self.use_bias else None,
+            return EinsumDense(equation, out, activation, bias if self._has_bias(name) else None,
                                kernel_initializer=self.kernel_initializer, bias_initializer=self.bias_initializer,
                                **self._factory), shape
 
         layers = {"query_dense": dense(spec.query_projection, spec.query_shape),
-                  "key_dense": dense(spec.key_projection, spec.key_shape),
+                  "key_dense": dense(spec.key_projection, spec.key_shape, name="key_dense"),
                   "value_dense": dense(spec.value_projection, spec.value_shape)}
         if self.use_gate:
             layers["gate_dense"] = dense(spec.value_projection, spec.query_shape, "sigmoid")
@@ -202,7 +210,8 @@ class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
                 attention_mask: Optional[torch.Tensor] = None, return_attention_scores: bool = False,
                 training: Optional[bool] = None, use_causal_mask: bool = False,
                 query_mask: Optional[torch.Tensor] = None, value_mask: Optional[torch.Tensor] = None,
-                key_mask: Optional[torch.Tensor] = None) -> Any:
+                key_mask: Optional[torch.Tensor] = None, cache: Optional[torch.Tensor] = None,
+                cache_update_index: Any = None) -> Any:
         self._check_inputs(query, value, key)
         if key is None:
             key = value
@@ -214,6 +223,9 @@ class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
             raise ShapeError(f"MultiHeadAttention: built for queries of rank {len(spec.query_shape)} "
                              f"(shape {spec.query_shape}), got shape {tuple(query.shape)}")
         training = self.training if training is None else bool(training)
+        if cache is not None or cache_update_index is not None:
+            return self._cached(query, value, key, attention_mask, cache, cache_update_index,
+                                return_attention_scores, training)
         masks = [_mask(m, n) for m, n in ((query_mask, "query_mask"), (value_mask, "value_mask"),
                                           (key_mask, "key_mask"), (attention_mask, "attention_mask"))]
         causal_only = use_causal_mask and all(m is None for m in masks) and self.sliding_window is None
@@ -229,6 +241,38 @@ class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
             out = out * gate
         out = dense["output_dense"](out)  # type: ignore[misc]
         return (out, scores) if return_attention_scores else out
+
+    def _cached(self, query: torch.Tensor, value: torch.Tensor, key: torch.Tensor,
+                attention_mask: Optional[torch.Tensor], cache: Optional[torch.Tensor], cache_update_index: Any,
+                return_attention_scores: bool, training: bool) -> Any:
+        """KerasHub's ``CachedMultiHeadAttention`` decoding step: ``cache`` is the keys' and
+        values' projections, ``(B, 2, S, heads, dim)``; with ``cache_update_index`` the
+        inputs' projections are written into it at that position along S (and the
+        updated cache returned), without it the cache is used as it is. Only
+        ``attention_mask`` masks, as there."""
+        if cache is None:
+            raise ArgumentError(f"MultiHeadAttention: cache_update_index={cache_update_index!r} needs a cache "
+                                f"(the keys' and values' projections, (batch, 2, length, heads, dim))")
+        if not isinstance(cache, torch.Tensor) or cache.ndim != 5 or cache.shape[1] != 2 or query.ndim != 3:
+            raise ShapeError(f"MultiHeadAttention: a decoding cache is (batch, 2, length, heads, dim) for queries "
+                             f"(batch, length, features); got cache {getattr(cache, 'shape', type(cache).__name__)} "
+                             f"and query {tuple(query.shape)}")
+        dense = self._modules
+        q = dense["query_dense"](query)  # type: ignore[misc]
+        k, v = cache[:, 0], cache[:, 1]
+        if cache_update_index is not None:
+            k_new, v_new = dense["key_dense"](key), dense["value_dense"](value)  # type: ignore[misc]
+            start = int(cache_update_index)
+            k = torch.slice_scatter(k, k_new.to(k.dtype), dim=1, start=start, end=start + k_new.shape[1])
+            v = torch.slice_scatter(v, v_new.to(v.dtype), dim=1, start=start, end=start + v_new.shape[1])
+            cache = torch.stack((k, v), dim=1)
+        mask = _mask(attention_mask, "attention_mask")
+        if self.dropout == 0.0 and not return_attention_scores:
+            out, scores = self._fused(q, k, v, mask, False), None
+        else:
+            out, scores = self._einsum(q, k, v, mask, False, training)
+        out = dense["output_dense"](out)  # type: ignore[misc]
+        return (out, scores, cache) if return_attention_scores else (out, cache)
 
     @staticmethod
     def _check_inputs(query: Any, value: Any, key: Any) -> None:
@@ -352,6 +396,7 @@ class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
             "sliding_window": self.sliding_window,
             "kernel_initializer": initializers.get_config(self.kernel_initializer),
             "bias_initializer": initializers.get_config(self.bias_initializer),
+            **({} if self.key_use_bias == self.use_bias else {"key_use_bias": self.key_use_bias}),
         }
 
     @classmethod
@@ -368,20 +413,26 @@ class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
         return cls(config["num_heads"], config["key_dim"], config.get("value_dim"), config.get("dropout", 0.0),
                    config.get("use_bias", True), config.get("output_shape"), config.get("attention_axes"),
                    use_gate=bool(config.get("use_gate", False)), sliding_window=config.get("sliding_window"),
+                   key_use_bias=config.get("key_use_bias"),
                    kernel_initializer=config.get("kernel_initializer", "glorot_uniform"),
                    bias_initializer=config.get("bias_initializer", "zeros"), query_shape=query_shape, value_shape=value_shape, key_shape=key_shape,
                    dtype=dtype if dtype is not None else policy_dtype(config.get("dtype")))
 
     @classmethod
     def from_keras(cls, layer: Any) -> "MultiHeadAttention":
-        """The module for a live, built ``keras.layers.MultiHeadAttention``, with its weights."""
+        """The module for a live, built ``keras.layers.MultiHeadAttention`` (or a subclass
+        computing the same, see :mod:`axisdot.layers.keras_classes`), with its weights."""
         import numpy as np
 
+        check_class(layer, "MultiHeadAttention")
         if not layer.built:
             raise ArgumentError(f"MultiHeadAttention.from_keras: the Keras layer {layer.name!r} is not built yet; "
                                 f"call it once or build it first")
         shapes = (layer.get_build_config() or {}).get("shapes_dict", {})
-        module = cls.from_config(layer.get_config(), query_shape=shapes.get("query_shape"),
+        config = dict(layer.get_config())
+        if config.get("use_bias", True) and layer.key_dense.bias is None:  # Whisper's key projection
+            config["key_use_bias"] = False
+        module = cls.from_config(config, query_shape=shapes.get("query_shape"),
                                  value_shape=shapes.get("value_shape"), key_shape=shapes.get("key_shape"))
         pairs = [("query_dense", layer.query_dense), ("key_dense", layer.key_dense),
                  ("value_dense", layer.value_dense), ("output_dense", layer.output_dense)]

@@ -78,21 +78,25 @@ def _classes(keras: Any) -> dict[str, Any]:
             "MultiHeadAttention": keras.layers.MultiHeadAttention}
 
 
-#: Methods whose override makes a subclass compute something else.
-_COMPUTING = {"Dot": ("call", "build", "_merge_function"), "EinsumDense": ("call", "build"),
-              "MultiHeadAttention": ("call", "build", "_compute_attention", "_compute_attention_mask",
-                                     "_masked_softmax")}
-
-
-def _overrides(layer: Any, base: Any, kind: str) -> list[str]:
-    return [name for name in _COMPUTING[kind] if getattr(type(layer), name, None) is not getattr(base, name, None)]
-
-
-def _children(layer: Any) -> list[Any]:
+def _children(layer: Any) -> list[tuple[Any, str]]:
+    """A layer's direct sublayers, each with a name that is the same in every load: the
+    layer's own name inside a functional model (its config holds it), else the
+    attribute that holds it (``_self_attention_layer`` -> ``self_attention_layer``; an
+    unnamed layer's automatic name, ``dense_3``, depends on what was built before)."""
     try:
-        return list(layer._flatten_layers(include_self=False, recursive=False))
+        children = list(layer._flatten_layers(include_self=False, recursive=False))
     except AttributeError:
         return []
+    if hasattr(layer, "_operations") or hasattr(layer, "_functional"):  # a functional model
+        return [(child, child.name) for child in children]
+    labels: dict[int, str] = {}
+    attributes = {**getattr(layer, "_modules", {}), **vars(layer)}  # on the torch backend, sublayers sit in _modules
+    for attribute, value in attributes.items():
+        items = [(value, "")] if not isinstance(value, (list, tuple)) else [(v, f"_{i}") for i, v in enumerate(value)]
+        for item, suffix in items:
+            if any(item is child for child in children) and attribute not in ("_layers", "_tracker"):
+                labels.setdefault(id(item), attribute.lstrip("_") + suffix)
+    return [(child, labels.get(id(child), child.name)) for child in children]
 
 
 def walk_live(model: Any, classes: dict[str, Any]) -> Iterator[tuple[str, str, Any]]:
@@ -100,7 +104,7 @@ def walk_live(model: Any, classes: dict[str, Any]) -> Iterator[tuple[str, str, A
     the contraction class it is (or inherits from), else ""; a contraction layer's own
     sublayers (an attention's projections) are not visited."""
     seen: set[int] = set()
-    stack = [(child, f"{model.name}/{child.name}") for child in reversed(_children(model))]
+    stack = [(child, f"{model.name}/{label}") for child, label in reversed(_children(model))]
     while stack:
         layer, path = stack.pop()
         if id(layer) in seen:  # a layer shared by two parents is ported once
@@ -109,7 +113,7 @@ def walk_live(model: Any, classes: dict[str, Any]) -> Iterator[tuple[str, str, A
         kind = next((k for k, cls in classes.items() if isinstance(layer, cls)), "")
         yield path, kind, layer
         if not kind:
-            stack.extend((child, f"{path}/{child.name}") for child in reversed(_children(layer)))
+            stack.extend((child, f"{path}/{label}") for child, label in reversed(_children(layer)))
 
 
 def _port_live(path: str, kind: str, layer: Any) -> PortedLayer:
@@ -143,12 +147,7 @@ def load_live(path: Any, packages: Iterable[str]) -> tuple[list[PortedLayer], li
     for where, kind, layer in walk_live(model, classes):
         if not kind:
             continue
-        overridden = _overrides(layer, classes[kind], kind)
-        if overridden:
-            skipped.append(NotPorted(where, type(layer).__name__, f"a subclass of Keras's {kind} that overrides "
-                                     f"{', '.join(overridden)}: it computes something else"))
-            continue
-        try:
+        try:  # from_keras refuses a subclass that computes something else (axisdot.layers.keras_classes)
             ported.append(_port_live(where, kind, layer))
         except AxisdotError as err:
             skipped.append(NotPorted(where, type(layer).__name__, str(err).splitlines()[0]))

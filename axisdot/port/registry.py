@@ -155,8 +155,8 @@ def _build_attention(entry: LayerEntry) -> PortedLayer:
     config = module.get_config()
     args = [f"num_heads={module.num_heads}", f"key_dim={module.key_dim}"]
     for key, default in (("value_dim", module.key_dim), ("dropout", 0.0), ("use_bias", True), ("output_shape", None),
-                         ("use_gate", False), ("sliding_window", None)):
-        if config[key] != default and config[key] is not None:
+                         ("use_gate", False), ("sliding_window", None), ("key_use_bias", None)):
+        if config.get(key) != default and config.get(key) is not None:
             args.append(f"{key}={_as_tuple(config[key])!r}")
     equations, out, inputs = {}, None, None
     if module.spec is not None:
