@@ -65,7 +65,7 @@ from .vector_dot import SMALL_ELEMENTS, SMALL_PRODUCT_BYTES, large_vector_dot
 if TYPE_CHECKING:
     from .plan import Plan
 
-__all__ = ["Kind", "Lowering", "LOWERINGS", "register", "choose", "Run", "RankMismatch"]
+__all__ = ["Kind", "Lowering", "LOWERINGS", "register", "choose", "by_kind", "Run", "RankMismatch"]
 
 Run = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -100,8 +100,12 @@ Build = Callable[["Plan"], tuple[str, Run]]
 
 
 class Lowering(NamedTuple):
+    """An entry of :data:`LOWERINGS`."""
+
     kind: Kind
+    #: whether the build is right for a layout (exact: never a layout it cannot run)
     applies: Callable[[Layout], bool]
+    #: the plan -> (a few words on its torch calls, its run)
     build: Build
     #: whether the run's torch calls refuse every other pair of ranks by themselves (bmm,
     #: mm and mv on views): then the plan's ``fast`` is its ``run``
