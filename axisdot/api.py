@@ -4,8 +4,10 @@ The hot path of a two-operand front end is short by design, in three tiers:
 
 1. The fast table (:data:`axisdot.cache.FAST`): the very ``axes`` object of an earlier
    call finds that call's plan, whose :attr:`~axisdot.plan.Plan.fast` runs without
-   looking at the ranks (its kernel, or one ``ndim`` test, refuses other ranks). Einsum
-   keys its table by the equation and the ranks.
+   looking at the ranks (its kernel, or one ``ndim`` test, refuses other ranks). This
+   tier is written once, in :mod:`axisdot.fast`, and put in front of each front end by
+   its ``@fast_path`` line: the function below it is the front end's checked path.
+   Einsum keys its table by the equation and the ranks.
 2. An ``axes`` that is already canonical (exact ints and tuples, the usual spelling)
    keys the ranked plan cache as it is, and fills the fast table.
 3. Everything else (other spellings of ``axes``, Keras's ``dot([x, y], axes)`` form,
@@ -14,9 +16,7 @@ The hot path of a two-operand front end is short by design, in three tiers:
 In every tier the plan's ``run`` makes the torch calls with no per-call checks that
 torch makes anyway; when torch refuses the operands, :meth:`Plan.recover` says why in
 axisdot's words (or promotes mixed dtypes). The parse -> spec -> plan work happens only
-on a cache miss (:mod:`axisdot.cache`). The few lines of the hot path (look up, run,
-recover) are written out in each front end rather than shared: a helper would add a
-Python call, a tenth of a tiny contraction's whole overhead, to every call.
+on a cache miss (:mod:`axisdot.cache`).
 """
 from __future__ import annotations
 
@@ -31,28 +31,24 @@ from .einsum_parse import quote
 from .einsum_path import optimize_key
 from .einsum_plan import SizedEinsum
 from .errors import AxisdotError, AxisdotTypeError, EquationError, OperandError, ShapeError, with_context
+from .fast import fast_path
 from .legacy import check_semantics, legacy_batch_dot
 from .letters import einsum_equation
 from .normalize import l2_normalize, normalize_mode
 from .operands import ShapeLike, check_tensor, rank_and_shape
-from .plan import RECOVERABLE, Plan, RankMismatch
+from .plan import RECOVERABLE, Plan
 from .spec import output_shape
 
 __all__ = ["dot", "batch_dot", "tensordot", "dot_general", "einsum", "equation", "Axes"]
 
 Axes = Union[int, Sequence[int], Sequence[Sequence[int]]]
-_NONE = type(None)
 _Tensor = torch.Tensor
-_einsum_ranked = _cache.einsum_ranked
-_dot_plan, _batch_dot_plan = _cache.dot_plan, _cache.batch_dot_plan
-_FAST, _HITS, _remember = _cache.FAST, _cache.FAST_HITS, _cache.remember
-_fast_dot, _fast_batch_dot, _fast_tensordot, _fast_dot_general, _fast_einsum = (
-    _FAST["dot"], _FAST["batch_dot"], _FAST["tensordot"], _FAST["dot_general"], _FAST["einsum_ranked"])
-_dot_hits, _batch_dot_hits, _tensordot_hits, _dot_general_hits, _einsum_hits = (
-    _HITS["dot"], _HITS["batch_dot"], _HITS["tensordot"], _HITS["dot_general"], _HITS["einsum_ranked"])
+_PLANS = {"dot": _cache.dot_plan, "batch_dot": _cache.batch_dot_plan, "tensordot": _cache.tensordot_plan,
+          "dot_general": _cache.dot_general_plan}
 _UNSET: Any = object()
 _EINSUM_FALLBACK = RECOVERABLE + (ShapeError,)
-_fast_einsum_get = _fast_einsum.get
+_fast_einsum_get = _cache.FAST["einsum_ranked"].get
+_einsum_hits = _cache.FAST_HITS["einsum_ranked"].counter
 _DEFAULT_AXES: dict[str, Any] = {"dot": -1, "batch_dot": None}
 
 
@@ -87,26 +83,19 @@ def _resolve(lookup: Callable[..., Plan], func: str, x: Any, y: Any, *axes: Any)
         raise with_context(err, _shapes(x, y)) from err.__cause__
 
 
-def _after_fast(hits: Any, entry: tuple, x: Any, y: Any, err: BaseException) -> Any:
-    """A fast-table entry's run raised ``err``. For operands of ranks the entry has a
-    plan for, that plan's own recovery (axisdot's error, or a promotion), a hit of its
-    cache. Returns None when the caller should take its checked path (ranks not seen
-    yet, which it then adds to the entry; or not tensors)."""
+def _canonical_plan(func: str, x: Any, y: Any, keys: tuple, extra: Any = None) -> Optional[Plan]:
+    """The ranked plan for ``keys`` already canonical (:func:`axisdot.axes.is_plain`),
+    remembered in the fast table so that the next call with the very same ``keys[0]``
+    (and ``extra``) runs it at once; None for operands that are not tensors (Keras's
+    pair form, or a bad operand: the checked path says which)."""
     try:
-        plan = entry[2].get((x.ndim, y.ndim))
-    except AttributeError:  # not tensors: Keras's pair form, or a bad operand
+        plan = _PLANS[func](x.ndim, y.ndim, *keys)
+    except AttributeError:
         return None
-    if plan is None or isinstance(err, RankMismatch):
-        return None
-    next(hits)
-    return plan.recover(x, y, err)
-
-
-def _run(plan: Plan, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    try:
-        return plan.run(x, y)
-    except RECOVERABLE as err:
-        return plan.recover(x, y, err)
+    except AxisdotError as err:
+        raise with_context(err, _shapes(x, y)) from err.__cause__
+    _cache.remember(_cache.FAST[func], keys[0], plan, extra)
+    return plan
 
 
 def _normalized(plan: Plan, x: torch.Tensor, y: torch.Tensor, normalize: Any) -> torch.Tensor:
@@ -114,9 +103,10 @@ def _normalized(plan: Plan, x: torch.Tensor, y: torch.Tensor, normalize: Any) ->
     if mode is not None:
         x = l2_normalize(x, plan.spec.contract[0], "x", mode)
         y = l2_normalize(y, plan.spec.contract[1], "y", mode)
-    return _run(plan, x, y)
+    return plan(x, y)
 
 
+@fast_path(_cache.FAST["dot"], _cache.FAST_HITS["dot"])
 def dot(x: Any, y: Any = None, axes: Axes = -1, normalize: Union[bool, str] = False) -> torch.Tensor:
     """``keras.layers.Dot(axes, normalize)([x, y])`` of Keras 3.
 
@@ -137,38 +127,9 @@ def dot(x: Any, y: Any = None, axes: Axes = -1, normalize: Union[bool, str] = Fa
     >>> dot([torch.ones(4, 3), torch.ones(4, 3)], 1).shape
     torch.Size([4, 1])
     """
-    try:
-        entry = _fast_dot[axes]
-    except (KeyError, TypeError):  # not seen yet, or unhashable (a list)
-        entry = None
-    if entry is not None and entry[0] is axes and normalize is False:
-        try:
-            out = entry[1](x, y)
-        except RECOVERABLE as err:
-            out = _after_fast(_dot_hits, entry, x, y, err)
-            if out is not None:
-                return out
-        except AxisdotError:  # the plan's own refusal (sizes under a reshape): a hit
-            next(_dot_hits)
-            raise
-        else:
-            next(_dot_hits)
-            return out
-    kind = axes.__class__
-    if kind is int or kind is tuple and len(axes) == 2 and axes[0].__class__ is int and axes[1].__class__ is int:
-        try:
-            plan = _dot_plan(x.ndim, y.ndim, axes)
-        except AttributeError:  # not tensors: Keras's dot([x, y], ...), or a bad operand
-            plan = None
-        except AxisdotError as err:
-            raise with_context(err, _shapes(x, y)) from err.__cause__
+    if _axes.is_plain(axes):
+        plan = _canonical_plan("dot", x, y, (axes,), False)  # the fast path serves normalize=False
         if plan is not None:
-            _remember(_fast_dot, axes, plan)
-            if normalize is False:
-                try:
-                    return plan.run(x, y)
-                except RECOVERABLE as err:
-                    return plan.recover(x, y, err)
             return _normalized(plan, x, y, normalize)
     x, y, axes, positional = _pair_form(x, y, axes, "dot")
     if positional is not _UNSET:
@@ -178,6 +139,7 @@ def dot(x: Any, y: Any = None, axes: Axes = -1, normalize: Union[bool, str] = Fa
     return _normalized(_resolve(_cache.dot_plan, "dot", x, y, axes), x, y, normalize)
 
 
+@fast_path(_cache.FAST["batch_dot"], _cache.FAST_HITS["batch_dot"])
 def batch_dot(x: Any, y: Any = None, axes: Optional[Axes] = None, semantics: str = "keras3") -> torch.Tensor:
     """Keras's ``batch_dot`` (``keras.src.layers.merging.dot.batch_dot``).
 
@@ -190,39 +152,10 @@ def batch_dot(x: Any, y: Any = None, axes: Optional[Axes] = None, semantics: str
     >>> batch_dot(torch.ones(32, 20, 1), torch.ones(32, 30, 20), axes=(1, 2)).shape
     torch.Size([32, 1, 30])
     """
-    try:
-        entry = _fast_batch_dot[axes]
-    except (KeyError, TypeError):
-        entry = None
-    if entry is not None and entry[0] is axes and semantics == "keras3":
-        try:
-            out = entry[1](x, y)
-        except RECOVERABLE as err:
-            out = _after_fast(_batch_dot_hits, entry, x, y, err)
-            if out is not None:
-                return out
-        except AxisdotError:  # the plan's own refusal (sizes under a reshape): a hit
-            next(_batch_dot_hits)
-            raise
-        else:
-            next(_batch_dot_hits)
-            return out
-    if semantics == "keras3":
-        kind = axes.__class__
-        if kind is _NONE or kind is int or kind is tuple and len(axes) == 2 and axes[0].__class__ is int \
-                and axes[1].__class__ is int:
-            try:
-                plan = _batch_dot_plan(x.ndim, y.ndim, axes)
-            except AttributeError:
-                plan = None
-            except AxisdotError as err:
-                raise with_context(err, _shapes(x, y)) from err.__cause__
-            if plan is not None:
-                _remember(_fast_batch_dot, axes, plan)
-                try:
-                    return plan.run(x, y)
-                except RECOVERABLE as err:
-                    return plan.recover(x, y, err)
+    if semantics == "keras3" and (axes is None or _axes.is_plain(axes)):
+        plan = _canonical_plan("batch_dot", x, y, (axes,), semantics)
+        if plan is not None:
+            return plan(x, y)
     x, y, axes, extra = _pair_form(x, y, axes, "batch_dot")
     if extra is not _UNSET:
         raise AxisdotTypeError("axisdot.batch_dot([x, y], axes): too many positional arguments")
@@ -230,9 +163,10 @@ def batch_dot(x: Any, y: Any = None, axes: Optional[Axes] = None, semantics: str
         check_tensor(x, "x", "axisdot.batch_dot")
         check_tensor(y, "y", "axisdot.batch_dot")
         return legacy_batch_dot(x, y, axes)
-    return _run(_resolve(_cache.batch_dot_plan, "batch_dot", x, y, axes), x, y)
+    return _resolve(_cache.batch_dot_plan, "batch_dot", x, y, axes)(x, y)
 
 
+@fast_path(_cache.FAST["tensordot"], _cache.FAST_HITS["tensordot"])
 def tensordot(x: torch.Tensor, y: torch.Tensor, axes: Axes = 2) -> torch.Tensor:
     """``numpy.tensordot`` / ``keras.ops.tensordot``: no batch axis.
 
@@ -242,39 +176,14 @@ def tensordot(x: torch.Tensor, y: torch.Tensor, axes: Axes = 2) -> torch.Tensor:
     >>> tensordot(torch.ones(3, 4, 5), torch.ones(4, 5, 6), axes=2).shape
     torch.Size([3, 6])
     """
-    try:
-        entry = _fast_tensordot[axes]
-    except (KeyError, TypeError):
-        entry = None
-    if entry is not None and entry[0] is axes:
-        try:
-            out = entry[1](x, y)
-        except RECOVERABLE as err:
-            out = _after_fast(_tensordot_hits, entry, x, y, err)
-            if out is not None:
-                return out
-        except AxisdotError:  # the plan's own refusal (sizes under a reshape): a hit
-            next(_tensordot_hits)
-            raise
-        else:
-            next(_tensordot_hits)
-            return out
-    if axes.__class__ is int or _axes.is_plain(axes):
-        try:
-            plan = _cache.tensordot_plan(x.ndim, y.ndim, axes)
-        except AttributeError:
-            plan = None
-        except AxisdotError as err:
-            raise with_context(err, _shapes(x, y)) from err.__cause__
+    if _axes.is_plain(axes):
+        plan = _canonical_plan("tensordot", x, y, (axes,))
         if plan is not None:
-            _remember(_fast_tensordot, axes, plan)
-            try:
-                return plan.run(x, y)
-            except RECOVERABLE as err:
-                return plan.recover(x, y, err)
-    return _run(_resolve(_cache.tensordot_plan, "tensordot", x, y, axes), x, y)
+            return plan(x, y)
+    return _resolve(_cache.tensordot_plan, "tensordot", x, y, axes)(x, y)
 
 
+@fast_path(_cache.FAST["dot_general"], _cache.FAST_HITS["dot_general"])
 def dot_general(
     x: torch.Tensor,
     y: torch.Tensor,
@@ -288,37 +197,11 @@ def dot_general(
     >>> dot_general(torch.ones(2, 3, 4), torch.ones(2, 4, 5), contract=((2,), (1,)), batch=((0,), (0,))).shape
     torch.Size([2, 3, 5])
     """
-    try:
-        entry = _fast_dot_general[contract]
-    except (KeyError, TypeError):
-        entry = None
-    if entry is not None and entry[0] is contract and entry[3] is batch:
-        try:
-            out = entry[1](x, y)
-        except RECOVERABLE as err:
-            out = _after_fast(_dot_general_hits, entry, x, y, err)
-            if out is not None:
-                return out
-        except AxisdotError:  # the plan's own refusal (sizes under a reshape): a hit
-            next(_dot_general_hits)
-            raise
-        else:
-            next(_dot_general_hits)
-            return out
     if _axes.is_plain(contract) and _axes.is_plain(batch):
-        try:
-            plan = _cache.dot_general_plan(x.ndim, y.ndim, contract, batch)
-        except AttributeError:
-            plan = None
-        except AxisdotError as err:
-            raise with_context(err, _shapes(x, y)) from err.__cause__
+        plan = _canonical_plan("dot_general", x, y, (contract, batch), batch)
         if plan is not None:
-            _remember(_fast_dot_general, contract, plan, batch)
-            try:
-                return plan.run(x, y)
-            except RECOVERABLE as err:
-                return plan.recover(x, y, err)
-    return _run(_resolve(_cache.dot_general_plan, "dot_general", x, y, contract, batch), x, y)
+            return plan(x, y)
+    return _resolve(_cache.dot_general_plan, "dot_general", x, y, contract, batch)(x, y)
 
 
 # -- einsum ---------------------------------------------------------------------------------
@@ -382,7 +265,7 @@ def einsum(*args: Any, optimize: Any = "auto", memory_limit: Any = None) -> torc
                 return out
         if equation.__class__ is str and isinstance(x, _Tensor) and isinstance(y, _Tensor):
             try:
-                return _einsum_ranked(equation, (x.ndim, y.ndim))(args[1:])
+                return _cache.einsum_ranked(equation, (x.ndim, y.ndim))(args[1:])
             except AxisdotError as err:
                 raise with_context(err, [f"  shapes: {tuple(x.shape)}, {tuple(y.shape)}"]) from err.__cause__
     if not args:

@@ -27,13 +27,9 @@ In front of the four Keras-style caches and ``einsum_ranked`` sits a **fast tabl
 (:data:`FAST`), a plain dict a front end reads before anything else:
 
 * for ``dot``, ``batch_dot`` and ``tensordot`` it is keyed by the ``axes`` object alone,
-  for ``dot_general`` by ``contract``, each entry ``(key, run, plans by ranks[, batch])``
-  written after a ranked lookup found the plan for canonical axes (:func:`remember`). A
-  hit needs the very object that was checked (``entry[0] is axes``): an equal value of
-  another type (``True`` for ``1``, NumPy integers) takes the checked path. While a key
-  has one plan, ``run`` is :attr:`Plan.fast`, which skips the ranks (the kernel of a
-  bmm/mm/mv lowering refuses others; other lowerings check ``ndim``); a key seen with
-  several pairs of ranks picks its plan by them.
+  for ``dot_general`` by ``contract``, each entry an :class:`~axisdot.fast.FastEntry`
+  written after a ranked lookup found the plan for canonical axes (:func:`remember`),
+  and read by the front end's fast path (:mod:`axisdot.fast`).
 * for einsum it is keyed by ``(equation, x rank, y rank)`` with the two-operand
   :meth:`RankedEinsum.__call__`'s fast branch as a function.
 
@@ -43,7 +39,6 @@ read as if every call had looked its plan up; :func:`cache_clear` empties the ta
 from __future__ import annotations
 
 import functools
-import itertools
 import threading
 from typing import Any, Callable, Hashable, NamedTuple, Optional, Union
 
@@ -51,7 +46,8 @@ from . import einsum_parse
 from .axes import Canon, general_spec, keras_spec, tensordot_spec
 from .einsum_plan import FLOATING, RankedEinsum, SizedEinsum
 from .einsum_steps import StepFn, build_step
-from .plan import Plan, RankMismatch
+from .fast import FastEntry, Hits, remembered
+from .plan import Plan
 from .render import CallText
 
 __all__ = [
@@ -112,9 +108,8 @@ def lookup(entry: Any, *key: Any) -> tuple[Any, bool]:
 FAST: dict[str, dict[Any, Any]] = {name: {} for name in ("dot", "batch_dot", "tensordot", "dot_general",
                                                           "einsum_ranked")}
 _FAST_EINSUM = FAST["einsum_ranked"]
-#: Hits served by each fast table: ``next(FAST_HITS[name])`` per hit (atomic under threads).
-FAST_HITS: dict[str, "itertools.count[int]"] = {name: itertools.count() for name in FAST}
-_hits_at_clear = dict.fromkeys(FAST, 0)
+#: Hits served by each fast table (a ``Dot`` module's calls count as ``dot``'s).
+FAST_HITS: dict[str, Hits] = {name: Hits() for name in FAST}
 
 
 @functools.lru_cache(maxsize=MAXSIZE)
@@ -249,77 +244,19 @@ _PLANS = {
 _PARTS = {"einsum_subscripts": einsum_subscripts, "einsum_step": einsum_step}
 
 
-def remember(table: dict[Any, Any], key: Any, plan: Plan, *extra: Any) -> None:
+def remember(table: dict[Any, FastEntry], key: Any, plan: Plan, extra: Any = None) -> None:
     """After a ranked lookup found ``plan`` for the canonical ``key`` (checked by the
-    caller): let the next call with this very object run ``plan.fast`` straight away.
-    An entry is ``(key, run, plans by ranks, *extra)``; once a key is seen with several
-    pairs of ranks, ``run`` picks the plan by the operands' ranks (:func:`_by_ranks`)."""
-    ranks = (plan.spec.x_rank, plan.spec.y_rank)
+    caller): let the next call with this very object run it straight away (see
+    :func:`axisdot.fast.remembered`)."""
     entry = table.get(key)
-    if entry is None or entry[3:] != extra:
-        if len(table) >= MAXSIZE:
-            table.clear()
-        table[key] = (key, plan.fast, {ranks: plan}, *extra)
-        return
-    plans, run = entry[2], entry[1]
-    if plans.get(ranks) is not plan:  # new ranks (or a rebuilt plan); otherwise only a new key object
-        plans = {**plans, ranks: plan} if len(plans) < 8 else {ranks: plan}
-        run = plan.fast if len(plans) == 1 else _by_ranks(plans)
-    table[key] = (key, run, plans, *extra)
-
-
-def _by_ranks(plans: dict[tuple[int, int], Plan]) -> Callable[[Any, Any], Any]:
-    """The run of an entry seen with several pairs of ranks: the plan for the operands'
-    ranks, or :class:`~axisdot.plan.RankMismatch` for ranks not seen yet. Where each x
-    rank (or else each y rank) has one plan, that rank indexes a list of the plans'
-    ``fast`` (one subscript, no hashing) and the plan's ``fast`` proves the other."""
-    for side in (0, 1):
-        by_rank = {ranks[side]: plan.fast for ranks, plan in plans.items()}
-        if len(by_rank) == len(plans):
-            return _indexed(side, [by_rank.get(r, _unseen) for r in range(max(by_rank) + 1)])
-    runs = {ranks: plan.run for ranks, plan in plans.items()}
-
-    def run(x: Any, y: Any) -> Any:
-        fn = runs.get((x.ndim, y.ndim))
-        if fn is None:
-            raise RankMismatch
-        return fn(x, y)
-    return run
-
-
-def _indexed(side: int, fns: list[Callable[[Any, Any], Any]]) -> Callable[[Any, Any], Any]:
-    """A run that picks ``fns[x.ndim]`` (``side`` 0) or ``fns[y.ndim]`` (``side`` 1): two
-    closures, written out, rather than one that tests ``side`` on every call."""
-    if side == 0:
-        def run_x(x: Any, y: Any) -> Any:
-            try:
-                fn = fns[x.ndim]
-            except IndexError:
-                raise RankMismatch from None
-            return fn(x, y)
-        return run_x
-
-    def run_y(x: Any, y: Any) -> Any:
-        try:
-            fn = fns[y.ndim]
-        except IndexError:
-            raise RankMismatch from None
-        return fn(x, y)
-    return run_y
-
-
-def _unseen(x: Any, y: Any) -> Any:
-    raise RankMismatch
-
-
-def _fast_hits(name: str) -> int:
-    counter = FAST_HITS[name]
-    return int(repr(counter)[len("count("):-1]) - _hits_at_clear[name]
+    if entry is None and len(table) >= MAXSIZE:
+        table.clear()
+    table[key] = remembered(entry, key, plan, extra)
 
 
 def _info(name: str, fn: Any) -> CacheInfo:
     info = CacheInfo(*fn.cache_info())
-    return info._replace(hits=info.hits + _fast_hits(name)) if name in FAST else info
+    return info._replace(hits=info.hits + FAST_HITS[name].value) if name in FAST else info
 
 
 def cache_details() -> dict[str, CacheInfo]:
@@ -343,4 +280,4 @@ def cache_clear() -> None:
         fn.cache_clear()  # type: ignore[attr-defined]
     for name, table in FAST.items():
         table.clear()
-        _hits_at_clear[name] += _fast_hits(name)
+        FAST_HITS[name].reset()

@@ -176,7 +176,7 @@ class RankedEinsum:
         #: the step's plan, run as it is when the step is nothing else
         self.direct: Optional[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = fn.run if plain else None
         #: (x axis, y axis) of each letter the two operands share
-        self.shared = fn.pairs if plain else _shared(terms[0], terms[1]) if len(terms) == 2 else ()
+        self.shared = fn.layout.pairs if plain else _shared(terms[0], terms[1]) if len(terms) == 2 else ()
         #: integer and bool operands need the size-aware dtype rule when anything is summed
         self.int_sensitive = fn.spec.contract[0] != () if plain else not set(sub.output).issuperset("".join(terms))
 

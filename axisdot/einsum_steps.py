@@ -29,8 +29,7 @@ def _pairwise(a: str, b: str, out: str) -> Optional[tuple[Spec, str]]:
     """The dot_general spec of ``a,b->out`` and the letter order its Plan returns (batch,
     a's free, b's free), in one pass over the letters; None when a term repeats a letter
     or holds one that neither the other term nor ``out`` holds (a step that must reduce
-    an operand first, see :func:`_reducer`). Axes are gathered into tuples as they come
-    (cheaper than lists and conversions for the few axes of a term)."""
+    an operand first, see :func:`_reducer`)."""
     x_rank, y_rank = len(a), len(b)
     if len(set(a)) != x_rank or len(set(b)) != y_rank:
         return None
@@ -56,8 +55,7 @@ def _pairwise(a: str, b: str, out: str) -> Optional[tuple[Spec, str]]:
                 return None
             fy += (j,)
             b_free += c
-    # positional arguments: a keyword costs a class call a fifth of a microsecond
-    return Spec(x_rank, y_rank, (bx, by), (cx, cy), False, (fx, fy)), batch + a_free + b_free
+    return Spec(x_rank, y_rank, (bx, by), (cx, cy), keras_rank1=False, free=(fx, fy)), batch + a_free + b_free
 
 
 def _reducer(sub: str, keep: str) -> tuple[Optional[Callable[[torch.Tensor], torch.Tensor]], str]:
@@ -67,9 +65,7 @@ def _reducer(sub: str, keep: str) -> tuple[Optional[Callable[[torch.Tensor], tor
         return None, sub
     ops: list[tuple[str, tuple[int, ...]]] = []
     while len(set(sub)) != len(sub):
-        for c in sub:  # the first repeated letter (a loop: a generator left unfinished costs more)
-            if sub.count(c) > 1:
-                break
+        c = next(c for c in sub if sub.count(c) > 1)  # the first repeated letter
         i = sub.index(c)
         j = sub.index(c, i + 1)
         ops.append(("diagonal", (i, j)))
@@ -113,7 +109,7 @@ def _pair(a_term: str, b_term: str, out: str, call: str) -> tuple[StepFn, str]:
     first, swaps them or permutes the result, as needed."""
     pairwise = _pairwise(a_term, b_term, out)
     if pairwise is not None and pairwise[1] == out:
-        plan = Plan(pairwise[0], call, False)  # refuse_bool=False (positional: cheaper)
+        plan = Plan(pairwise[0], call, refuse_bool=False)
         return plan, plan.describe()
     a, b, reduce_a, reduce_b = a_term, b_term, None, None
     if pairwise is None:

@@ -132,11 +132,12 @@ def test_a_plan_lays_its_inputs_out_as_the_general_rule_says(spec):
     assert (spec.x_free, spec.y_free) == (reference_free(spec.x_rank, used_x), reference_free(spec.y_rank, used_y))
     plan = Plan(spec, "test")
     x_perm, x_cf, y_perm, y_cf = reference_layouts(spec)
-    assert (plan.x_perm, plan.x_cf, plan.y_perm, plan.y_cf) == (x_perm, x_cf, y_perm, y_cf)
-    assert plan.pairs == tuple(zip(used_x, used_y))
+    lay = plan.layout
+    assert (lay.x_perm, lay.x_cf, lay.y_perm, lay.y_cf) == (x_perm, x_cf, y_perm, y_cf)
+    assert lay.pairs == tuple(zip(used_x, used_y))
     nb, nc = len(spec.batch[0]), len(spec.contract[0])
-    assert plan.sum_dims == tuple(range(nb, nb + nc))
-    assert plan.expands == spec.expands and plan.keepdim == (spec.expands and nc == 1)
+    assert lay.sum_dims == tuple(range(nb, nb + nc))
+    assert lay.expands == spec.expands and lay.keepdim == (spec.expands and nc == 1)
     assert plan.lowering == reference_lowering(spec, x_perm, x_cf, y_perm)
 
 

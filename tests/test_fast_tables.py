@@ -163,7 +163,7 @@ def test_an_axes_seen_with_varying_ranks_picks_its_plan_by_them():
     for _ in range(3):
         torch.testing.assert_close(axisdot.batch_dot(a3, b3, axes), torch.bmm(a3.mT, b3))
         torch.testing.assert_close(axisdot.batch_dot(a2, b2, axes), (a2 * b2).sum(1, keepdim=True))
-    assert sorted(axisdot.cache.FAST["batch_dot"][axes][2]) == [(2, 2), (3, 3)]
+    assert sorted(axisdot.cache.FAST["batch_dot"][axes].plans) == [(2, 2), (3, 3)]
     assert (axisdot.cache_info().misses, axisdot.cache_info().hits) == (2, 4)
     with pytest.raises(axisdot.ShapeError):  # a refusal for known ranks is the plan's own
         axisdot.batch_dot(a3, torch.randn(2, 4, 5, dtype=torch.float64), axes)
@@ -182,7 +182,7 @@ def test_each_pair_of_ranks_gets_its_own_plan(ranks):
         for x, y in operands:
             np.testing.assert_allclose(axisdot.batch_dot(x, y, axes).numpy(), reference_batch_dot(x, y, axes),
                                        atol=1e-12)
-    assert sorted(axisdot.cache.FAST["batch_dot"][axes][2]) == sorted(ranks)
+    assert sorted(axisdot.cache.FAST["batch_dot"][axes].plans) == sorted(ranks)
     assert axisdot.cache_info().misses == len(ranks)
 
 
@@ -199,7 +199,7 @@ def test_ranks_between_and_beyond_the_seen_ones_find_their_own_plans(side):
         x, y = (torch.randn(shape[r], generator=gen, dtype=torch.float64) for r in ranks)
         np.testing.assert_allclose(axisdot.batch_dot(x, y, axes).numpy(), reference_batch_dot(x, y, axes),
                                    atol=1e-12)
-    assert sorted(axisdot.cache.FAST["batch_dot"][axes][2]) == sorted(pair(r) for r in (2, 3, 4, 5))
+    assert sorted(axisdot.cache.FAST["batch_dot"][axes].plans) == sorted(pair(r) for r in (2, 3, 4, 5))
     assert (axisdot.cache_info().misses, axisdot.cache_info().hits) == (4, 4)
 
 

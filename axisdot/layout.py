@@ -1,0 +1,94 @@
+"""A spec's :class:`Layout`: how a plan lays the two inputs out for one matrix product.
+
+What einops calls a recipe: from the spec alone (no sizes, no torch), each input's axes
+as (batch, free, contracted) or (batch, contracted, free), whichever keeps its own axis
+order, so that a contiguous input reshapes to 3-D as a view. A lowering
+(:mod:`axisdot.lowerings`) is chosen from the layout and built from it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .spec import Spec
+
+__all__ = ["Layout", "layout"]
+
+
+@dataclass(slots=True)  # not frozen: a frozen dataclass of these fields costs a plan build 1 us more
+class Layout:
+    """How the inputs of a spec are laid out; never changed once made.
+
+    The permuted x is ``(batch, contracted, free)`` when ``x_cf`` else ``(batch, free,
+    contracted)``; the permuted y is ``(batch, contracted, free)`` when ``y_cf`` else
+    ``(batch, free, contracted)``; a permutation leaving every axis in place is None.
+    """
+
+    #: x's permutation to its layout, or None when its axes are already so
+    x_perm: Optional[tuple[int, ...]]
+    #: y's permutation to its layout, or None
+    y_perm: Optional[tuple[int, ...]]
+    #: x's contracted axes all precede its free ones
+    x_cf: bool
+    #: y's contracted axes do not all follow its free ones
+    y_cf: bool
+    #: ``(x axis, y axis)`` of each batch pair, then each contracted pair (sizes that must agree)
+    pairs: tuple[tuple[int, int], ...]
+    n_batch: int
+    n_contract: int
+    n_x_free: int
+    n_y_free: int
+    y_rank: int
+    #: Keras's rule adds a trailing size-1 axis to the result (a result of rank 1)
+    expands: bool
+    #: whether an input is a scalar (rank 0)
+    scalar: bool
+
+    @property
+    def in_place(self) -> bool:
+        """Neither input needs a permute."""
+        return self.x_perm is None and self.y_perm is None
+
+    @property
+    def sum_dims(self) -> tuple[int, ...]:
+        """The contracted axes of the permuted inputs, for an elementwise product's sum."""
+        return tuple(range(self.n_batch, self.n_batch + self.n_contract))
+
+    @property
+    def keepdim(self) -> bool:
+        """A sum over one axis keeping it gives Keras's ``(batch, 1)`` at once."""
+        return self.expands and self.n_contract == 1
+
+
+def _sorted_contract(spec: Spec) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The contracted axis pairs in the order of x's axes."""
+    xc, yc = spec.contract
+    order = sorted(range(len(xc)), key=xc.__getitem__)
+    return tuple(xc[i] for i in order), tuple(yc[i] for i in order)
+
+
+def _or_none(perm: tuple[int, ...]) -> Optional[tuple[int, ...]]:
+    return None if perm == tuple(range(len(perm))) else perm
+
+
+def layout(spec: Spec) -> Layout:
+    """The layout of ``spec``'s inputs (see :class:`Layout`). Free axes are in increasing
+    order; the contracted ones are put in x's order."""
+    (xb, yb), (xc, yc) = spec.batch, _sorted_contract(spec)
+    fx, fy = spec.x_free, spec.y_free
+    x_cf = bool(fx and xc) and xc[-1] < fx[0]
+    y_cf = not (fy and yc and fy[-1] < min(yc))
+    return Layout(
+        x_perm=_or_none(xb + (xc + fx if x_cf else fx + xc)),
+        y_perm=_or_none(yb + (yc + fy if y_cf else fy + yc)),
+        x_cf=x_cf,
+        y_cf=y_cf,
+        pairs=tuple(zip(spec.batch[0] + spec.contract[0], spec.batch[1] + spec.contract[1])),
+        n_batch=len(xb),
+        n_contract=len(xc),
+        n_x_free=len(fx),
+        n_y_free=len(fy),
+        y_rank=spec.y_rank,
+        expands=spec.keras_rank1 and spec.expands,
+        scalar=spec.x_rank == 0 or spec.y_rank == 0,
+    )
