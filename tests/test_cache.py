@@ -1,7 +1,9 @@
 """The plan cache: keyed by ranks and axes (never sizes), bounded, safe under threads."""
 from __future__ import annotations
 
+import gc
 import threading
+import tracemalloc
 
 import numpy as np
 import pytest
@@ -137,3 +139,37 @@ def test_threads_sharing_the_cache_get_correct_results():
     info = axisdot.cache_info()
     assert info.hits + info.misses == 8 * 50 * (len(jobs) + 1)
     assert info.currsize <= 3
+
+
+@pytest.mark.slow
+def test_shape_patterns_past_the_bound_keep_the_cache_and_memory_bounded():
+    """Twice the cache's bound of new shape patterns after it has turned over under
+    tracemalloc: the cache stays at its bound and the Python heap does not grow with the
+    patterns (a pattern kept costs about 1.8 KB; 256 bytes kept per pattern would be
+    512 KiB). The turnover comes first because the entries made before tracing began
+    are freed untraced while their replacements are traced. The bound is what is
+    proved: 100,000 patterns (this test's first form, 91 s) prove no more."""
+    # three operands: the path depends on the shapes, so every pattern is a new path entry
+    axisdot.cache_clear()
+    v = torch.empty(2, device="meta")
+    patterns = iter(range(1, 10**6))
+
+    def run(count: int) -> None:
+        for _ in range(count):
+            axisdot.einsum("ij,j,j->i", torch.empty(next(patterns), 2, device="meta"), v, v)
+
+    run(MAXSIZE)  # fill the cache
+    tracemalloc.start()
+    try:
+        run(2 * MAXSIZE)  # turn it over: every entry is now one made under tracing
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        run(2 * MAXSIZE)
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    info = cache_details()["einsum_sized"]
+    assert info.currsize <= info.maxsize == MAXSIZE
+    assert info.misses == 5 * MAXSIZE
+    assert grown < 2**19, f"the heap grew by {grown / 2**10:.0f} KiB over {2 * MAXSIZE} patterns past the bound"

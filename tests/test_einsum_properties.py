@@ -14,6 +14,7 @@ from axisdot.testing import strategies as ads
 EVERYTHING = dict(repeated=True, broadcast=True, ellipsis=True, implicit=True, sublist=True, unicode=True, spaces=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_operands", [1, 2, 3, 4, 5])
 @given(data=st.data())
 def test_einsum_matches_numpy_on_every_form(n_operands, data):
@@ -36,6 +37,7 @@ def _as_torch(problem: ads.EinsumProblem, operands):
     return ["".join(table.get(c, c) for c in equation), *operands]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.complex128,
                                    torch.int64, torch.int32, torch.int8, torch.uint8, torch.bool], ids=str)
 @given(data=st.data())

@@ -2,13 +2,19 @@
 right builtin, and its message names what a person needs to fix it."""
 from __future__ import annotations
 
+import numpy as np
+import opt_einsum
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 import axisdot
 from axisdot import AxesError, AxesTypeError, AxisdotError, AxisdotTypeError, EquationError, OperandError, ShapeError
+from axisdot.errors import with_context
+from axisdot.testing.reference import reference_dot
 
 T = torch.ones
+
 
 # (id, call, exception class, builtin, fragments the message must contain)
 CASES = [
@@ -108,3 +114,102 @@ def test_a_bad_call_is_not_cached_and_does_not_poison_the_cache():
             axisdot.dot(T(2, 3), T(2, 3), 7)
     assert axisdot.cache_info().currsize == 0
     assert tuple(axisdot.dot(T(2, 3), T(2, 3), 1).shape) == (2, 1)
+
+
+def test_context_added_to_an_error_keeps_its_cause():
+    cause = KeyError("the reason")
+    try:
+        try:
+            raise cause
+        except KeyError as err:
+            raise ShapeError("a refusal") from err
+    except ShapeError as err:
+        extended = with_context(err, ["  more context"])
+    assert type(extended) is ShapeError and extended.__cause__ is cause
+    assert str(extended) == "a refusal\n  more context"
+    # through the public API: a dtype torch cannot multiply keeps torch's own error as the cause
+    u = torch.ones(3, dtype=torch.uint16)
+    with pytest.raises(axisdot.OperandError) as info:
+        axisdot.einsum("i,i->", u, u)
+    assert isinstance(info.value.__cause__, (RuntimeError, NotImplementedError))
+
+
+@pytest.mark.parametrize("call, cls, builtin", [
+    (lambda: axisdot.dot(torch.ones(2, 3), torch.ones(2, 3), 1, normalize="cosine"), axisdot.ArgumentError, ValueError),
+    (lambda: axisdot.dot(torch.ones(2, 3), torch.ones(2, 3), 1, normalize=2), axisdot.AxisdotTypeError, TypeError),
+    (lambda: axisdot.batch_dot(torch.ones(2, 3), torch.ones(2, 3), 1, semantics="keras2"), axisdot.ArgumentError,
+     ValueError),
+    (lambda: axisdot.batch_dot(torch.ones(2, 3), torch.ones(2, 3), 1, semantics=3), axisdot.AxisdotTypeError, TypeError),
+    (lambda: axisdot.explain((2, 3), (2, 3), 1, mode="matmul"), axisdot.ArgumentError, ValueError),
+    (lambda: axisdot.explain((2, 3), (2, 3), 1, mode=3), axisdot.AxisdotTypeError, TypeError),
+    (lambda: axisdot.einsum("ij,jk", torch.ones(2, 3), torch.ones(3, 4), optimize="fastest"), axisdot.ArgumentError,
+     ValueError),
+    (lambda: axisdot.einsum("ij,jk", torch.ones(2, 3), torch.ones(3, 4), optimize=2.5), axisdot.AxisdotTypeError,
+     TypeError),
+    (lambda: axisdot.einsum("i,i->", torch.ones(3, dtype=torch.uint16), torch.ones(3, dtype=torch.uint16)),
+     axisdot.OperandError, TypeError),
+], ids=["normalize-value", "normalize-type", "semantics-value", "semantics-type", "mode-value", "mode-type",
+        "optimize-value", "optimize-type", "uint16"])
+def test_a_value_not_allowed_is_a_value_error_and_a_wrong_type_a_type_error(call, cls, builtin):
+    with pytest.raises(cls) as info:
+        call()
+    assert isinstance(info.value, axisdot.AxisdotError) and isinstance(info.value, builtin)
+
+
+scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.integers(-10, 10), st.integers(min_value=2**62, max_value=2**200),
+    st.floats(allow_nan=True), st.text(max_size=4), st.binary(max_size=3), st.complex_numbers(),
+    st.integers(-5, 5).map(np.int64), st.integers(-5, 5).map(np.int8), st.booleans().map(np.bool_),
+    st.integers(-3, 3).map(np.array), st.lists(st.integers(-3, 3), max_size=3).map(np.array),
+    st.integers(-3, 3).map(torch.tensor), st.just(Ellipsis), st.just(slice(1, 2)),
+)
+
+
+AXES = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4), st.lists(inner, max_size=4).map(tuple),
+                                                     st.dictionaries(st.integers(0, 3), inner, max_size=2)),
+                    max_leaves=8)
+
+
+X, Y = torch.randn(3, 4, 5, dtype=torch.float64), torch.randn(3, 5, 4, dtype=torch.float64)
+
+
+@pytest.mark.slow
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(axes=AXES)
+def test_any_object_as_axes_gives_a_result_or_an_axisdot_error(axes):
+    for call in (lambda: axisdot.dot(X, Y, axes), lambda: axisdot.batch_dot(X, Y, axes),
+                 lambda: axisdot.tensordot(X, Y, axes), lambda: axisdot.dot_general(X, Y, axes),
+                 lambda: axisdot.dot_general(X, Y, ((2,), (1,)), axes), lambda: axisdot.batch_dot(X, Y, axes, semantics="legacy"),
+                 lambda: axisdot.explain(X, Y, axes, mode="tensordot"), lambda: axisdot.Dot((2, 1), normalize=axes)(X, Y),
+                 lambda: axisdot.Dot(axes)(X, Y), lambda: axisdot.explain(X, Y, axes),
+                 lambda: axisdot.equation(X, Y, axes), lambda: axisdot.dot(X, Y, 2, normalize=axes)):
+        try:
+            out = call()
+        except axisdot.AxisdotError:
+            continue
+        assert isinstance(out, (torch.Tensor, str, axisdot.Explanation))
+    try:
+        out = axisdot.dot(X, Y, axes)
+    except axisdot.AxisdotError:
+        return
+    np.testing.assert_allclose(out.numpy(), reference_dot(X, Y, axes), atol=1e-12)  # accepted means right
+
+
+EQUATIONS = st.one_of(st.text(max_size=12), st.text(alphabet="ijk.-> ,", max_size=14),
+                      st.text(alphabet="ijkIJ...->,", max_size=16))
+
+
+OPERANDS = [torch.randn(2, 3, dtype=torch.float64), torch.randn(3, 3, dtype=torch.float64)]
+
+
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow])
+@given(equation=EQUATIONS, n=st.integers(0, 2))
+def test_any_string_as_an_einsum_equation_gives_a_result_or_an_axisdot_error(equation, n):
+    operands = OPERANDS[:n]
+    try:
+        out = axisdot.einsum(equation, *operands)
+    except axisdot.AxisdotError:
+        return
+    # accepted means right; opt_einsum is the reference (it takes any letter, as axisdot does)
+    expected = opt_einsum.contract(equation, *[t.numpy() for t in operands])
+    np.testing.assert_allclose(out.numpy(), expected, atol=1e-12)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+import threading
 
 import numpy as np
 import opt_einsum
@@ -128,3 +130,43 @@ def test_explain_refuses_what_the_call_would_refuse_with_the_same_error():
 def test_explain_cost_matches_an_independent_count():
     e = axisdot.explain((5, 7), (7, 3), mode="tensordot", axes=1)
     assert e.flops == 2 * 5 * 7 * 3 and e.largest_intermediate == 15 and math.prod(e.output_shape) == 15
+
+
+def test_explain_of_dot_general_refuses_what_the_call_refuses():
+    x, y = torch.ones(2, 3), torch.ones(2, 3)
+    with pytest.raises(axisdot.AxesError, match="batch must be a pair") as call:
+        axisdot.dot_general(x, y, ((1,), (1,)), None)
+    with pytest.raises(axisdot.AxesError, match="batch must be a pair") as explained:
+        axisdot.explain(x, y, mode="dot_general", contract=((1,), (1,)), batch=None)
+    assert type(explained.value) is type(call.value)
+    # and what the call accepts, explain accepts: batch left out means no batch axes
+    e = axisdot.explain(x, y, mode="dot_general", contract=((1,), (1,)))
+    assert e.output_shape == tuple(axisdot.dot_general(x, y, ((1,), (1,))).shape)
+
+
+def test_explanation_cached_is_right_while_other_threads_use_the_cache():
+    stop = threading.Event()
+    x = torch.ones(2, 3)
+
+    def hammer() -> None:  # cache hits, as fast as they come
+        while not stop.is_set():
+            axisdot.dot(x, x, 1)
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    worker = threading.Thread(target=hammer)
+    worker.start()
+    try:
+        wrong = []
+        for rank in range(2, 24):
+            axisdot.cache_clear()
+            e = axisdot.explain(rank, rank, (1, 1))  # a plan nobody has built yet
+            if e.cached:
+                wrong.append(rank)
+            if not axisdot.explain(rank, rank, (1, 1)).cached:
+                wrong.append(-rank)
+    finally:
+        stop.set()
+        worker.join()
+        sys.setswitchinterval(old)
+    assert not wrong, f"cached misreported for ranks {wrong}"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
 import axisdot
 from axisdot import EinsumDense, MultiHeadAttention
+from axisdot.testing.reference import reference_dot
 
 
 def test_built_at_construction_or_on_the_first_call_like_lazy_linear():
@@ -261,3 +263,27 @@ def test_a_lazy_mha_whose_equations_wait_for_the_input_rank_keeps_its_early_para
     assert all(p is q for p, q in zip(early, lazy.parameters())) and lazy.query_dense.equation == "abcd,def->abcef"
     with pytest.raises(axisdot.OperandError, match="built by its MultiHeadAttention"):
         MultiHeadAttention(num_heads=2, key_dim=4).query_dense(x)
+
+
+def test_dot_module_accepts_a_pair_or_two_arguments():
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(2, 3, 5, generator=gen), torch.randn(2, 5, 4, generator=gen)
+    module = axisdot.Dot(axes=(2, 1))
+    np.testing.assert_allclose(module(x, y).numpy(), reference_dot(x, y, (2, 1)), atol=1e-5)
+    np.testing.assert_allclose(module([x, y]).numpy(), reference_dot(x, y, (2, 1)), atol=1e-5)
+    np.testing.assert_allclose(module((x, y)).numpy(), reference_dot(x, y, (2, 1)), atol=1e-5)
+
+
+def test_dot_module_config_round_trips_and_ignores_base_layer_keys():
+    config = {"name": "dot_3", "trainable": True, "dtype": {"class_name": "DTypePolicy"}, "axes": [2, 1], "normalize": True}
+    module = axisdot.Dot.from_config(config)
+    assert module.get_config() == {"axes": [2, 1], "normalize": True}
+    assert axisdot.Dot.from_config(module.get_config()).get_config() == module.get_config()
+    assert repr(module) == "Dot(axes=[2, 1], normalize=True)"
+
+
+def test_dot_module_is_a_torch_module_with_no_parameters():
+    module = axisdot.Dot(axes=-1)
+    assert isinstance(module, torch.nn.Module)
+    assert list(module.parameters()) == []
+    assert axisdot.Dot(axes=((1, 2), (2, 1))).get_config()["axes"] == ((1, 2), (2, 1))

@@ -4,15 +4,22 @@ drawn specs and sizes (size-0 and size-1 axes included); the table's order and t
 layout's recipe are checked against their definitions."""
 from __future__ import annotations
 
+import weakref
+
+import numpy as np
 import pytest
 import torch
+from aten_log import AtenLog
 from hypothesis import assume, given, strategies as st
+from torch.utils._python_dispatch import TorchDispatchMode
 
+import axisdot
 from axisdot.errors import ShapeError
 from axisdot.layout import layout
 from axisdot.lowerings import LOWERINGS, Kind, RankMismatch, by_kind, choose
 from axisdot.plan import Plan
 from axisdot.spec import Spec
+from axisdot.testing.reference import reference_dot
 
 LETTERS = "abcdefghij"
 
@@ -132,3 +139,137 @@ def test_each_kind_is_the_one_chosen_for_its_shapes_and_refuses_mismatched_sizes
         plan.run(x, y)
     with pytest.raises(ShapeError, match=f"x axis {xa} \\(size 2\\) with y axis {ya} \\(size 3\\)"):
         plan(x, y)  # ... which the plan's recovery says in axisdot's words
+
+
+COPIES = ("aten.clone", "aten.copy_", "aten._to_copy", "aten.contiguous")
+
+
+@pytest.mark.parametrize("make, axes", [
+    (lambda g: (torch.randn(4, 3, 5, generator=g), torch.randn(4, 5, 6, generator=g)), (2, 1)),
+    (lambda g: (torch.randn(4, 3, 5, generator=g), torch.randn(4, 6, 5, generator=g)), (2, 2)),
+    (lambda g: (torch.randn(4, 5, 3, generator=g).transpose(1, 2), torch.randn(4, 5, 6, generator=g)), (2, 1)),
+    (lambda g: (torch.randn(4, 3, 5, generator=g), torch.randn(4, 6, 5, generator=g).transpose(1, 2)), (2, 1)),
+    (lambda g: (torch.randn(4, 6, 10, 8, generator=g), torch.randn(4, 8, 3, 2, generator=g)), (3, 1)),
+    (lambda g: (torch.randn(1, 3, 5, generator=g).expand(4, 3, 5), torch.randn(4, 5, 6, generator=g)), (2, 1)),
+    (lambda g: (torch.randn(4, 7, generator=g), torch.randn(4, 7, generator=g)), 1),
+], ids=["matmul", "attention", "x-transposed-view", "y-transposed-view", "rank4-contiguous", "x-expanded", "vectors"])
+def test_views_reach_the_kernel_without_a_copy(make, axes):
+    x, y = make(torch.Generator().manual_seed(0))
+    with AtenLog() as log:
+        out = axisdot.dot(x, y, axes)
+    assert not [op for op in log.ops if op.startswith(COPIES)], log.ops
+    np.testing.assert_allclose(out.numpy(), reference_dot(x, y, axes), atol=1e-5)
+
+
+def test_channels_last_and_sliced_inputs_give_the_reference_values():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 4, 5, generator=gen).to(memory_format=torch.channels_last)
+    y = torch.randn(2, 10, 4, 3, generator=gen)[:, ::2]
+    for axes in [(1, 3), (2, 2), ((1, 2), (3, 2))]:
+        np.testing.assert_allclose(axisdot.dot(x, y, axes).numpy(), reference_dot(x, y, axes), atol=1e-5)
+
+
+@pytest.mark.parametrize("x_shape, y_shape, axes, expected", [
+    ((0, 3, 4), (0, 4, 5), (2, 1), (0, 3, 5)),
+    ((0, 4), (0, 4), 1, (0, 1)),
+    ((2, 3, 0), (2, 0, 5), (2, 1), (2, 3, 5)),
+    ((2, 0), (2, 0), 1, (2, 1)),
+], ids=["batch-0", "batch-0-vectors", "contracted-0", "contracted-0-vectors"])
+def test_zero_sizes_give_empty_or_zero_results_and_gradients(x_shape, y_shape, axes, expected):
+    x = torch.randn(x_shape, requires_grad=True)
+    y = torch.randn(y_shape, requires_grad=True)
+    out = axisdot.dot(x, y, axes)
+    assert tuple(out.shape) == expected and bool((out == 0).all())
+    out.sum().backward()
+    assert x.grad.shape == x.shape and y.grad.shape == y.shape
+    assert bool((x.grad == 0).all()) and bool((y.grad == 0).all())
+
+
+def test_contractions_needing_more_than_52_letters_run():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn((2,) + (1,) * 26 + (2, 2, 3), generator=gen, dtype=torch.float64)
+    y = torch.randn((2, 3) + (1,) * 26 + (2, 2), generator=gen, dtype=torch.float64)
+    out = axisdot.dot(x, y, (29, 1))
+    assert out.ndim == 57
+    np.testing.assert_allclose(out.numpy(), reference_dot(x, y, (29, 1)), atol=1e-12)
+    with pytest.raises(axisdot.EquationError, match="52 letters"):
+        axisdot.equation(x, y, (29, 1))
+
+
+class Allocations(TorchDispatchMode):
+    """Storages the ops inside the block create: ``bytes`` all of them together,
+    ``peak`` the most alive at once (a storage lives until its last tensor, views
+    included, is freed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bytes = self.live = self.peak = 0
+        self._holders: dict[int, int] = {}  # data pointer -> tensors that hold it
+
+    def _release(self, ptr: int, nbytes: int) -> None:
+        self._holders[ptr] -= 1
+        if not self._holders[ptr]:
+            del self._holders[ptr]
+            self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {a.untyped_storage().data_ptr() for a in torch.utils._pytree.tree_leaves((args, kwargs))
+                  if isinstance(a, torch.Tensor)}
+        for t in torch.utils._pytree.tree_leaves(out):
+            if not isinstance(t, torch.Tensor):
+                continue
+            ptr, nbytes = t.untyped_storage().data_ptr(), t.untyped_storage().nbytes()
+            if ptr not in inputs and ptr not in self._holders:  # a new storage
+                self.bytes += nbytes
+                self.live += nbytes
+                self.peak = max(self.peak, self.live)
+                self._holders[ptr] = 0
+            if ptr in self._holders:  # a new storage, or a view of one made here
+                self._holders[ptr] += 1
+                weakref.finalize(t, self._release, ptr, nbytes)
+        return out
+
+
+@pytest.mark.parametrize("x_shape, y_shape, axes", [
+    ((4, 8, 5, 16), (4, 16, 6, 3), (3, 1)),
+    ((4, 8, 5, 16), (4, 6, 3, 16), -1),
+    ((4, 8, 16), (4, 16, 6), (2, 1)),
+    ((64, 32), (64, 32), 1),
+], ids=["article-3-1", "article-minus-1", "matmul", "vectors"])
+def test_no_broadcast_product_is_materialized(x_shape, y_shape, axes):
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(x_shape, generator=gen), torch.randn(y_shape, generator=gen)
+    with Allocations() as alloc:
+        out = axisdot.dot(x, y, axes)
+    inputs_and_output = (x.numel() + y.numel() + out.numel()) * 4
+    broadcast_product = out.numel() * x.shape[-1] * 4 if x.ndim > 2 else None
+    assert alloc.bytes <= inputs_and_output, (alloc.bytes, inputs_and_output)
+    if broadcast_product is not None:
+        assert alloc.bytes < broadcast_product / 4
+
+
+@pytest.mark.parametrize("call, inputs", [
+    (lambda x, y: axisdot.dot(x, y, 1), [(4096, 1024), (4096, 1024)]),
+    (lambda x, y: axisdot.Dot(axes=1)(x, y), [(4096, 1024), (4096, 1024)]),
+    (lambda x, y: axisdot.tensordot(x, y, 2), [(2048, 1024), (2048, 1024)]),
+    (lambda x, y: axisdot.einsum("bi,bi->b", x, y), [(4096, 1024), (4096, 1024)]),
+    (lambda x, y: axisdot.dot(x, y, 1), [(16384, 256), (16384, 256)]),
+    (lambda x, y: axisdot.dot(x, y, 1), [(3, 600001, torch.float16), (3, 600001, torch.float16)]),
+    (lambda x, y: axisdot.dot(x, y, (2, 1)), [(32, 64, 128), (32, 128, 256)]),
+    (lambda x, y: axisdot.dot(x, y, (2, 2)), [(32, 64, 128), (32, 256, 128)]),
+    (lambda x, y: axisdot.dot(x, y, (3, 1)), [(32, 64, 10, 128), (32, 128, 32, 15)]),
+    (lambda x, y: axisdot.einsum("bij,jk->bik", x, y), [(64, 128, 256), (256, 64)]),
+], ids=["vector-dot", "Dot-module", "tensordot-full", "einsum-rowdot", "vector-dot-row-tiles",
+        "vector-dot-column-tiles", "bmm", "bmm-transposed", "article", "einsum-linear"])
+def test_no_lowering_allocates_more_than_its_output_plus_1_mib(call, inputs):
+    """Issue 13's memory target: beyond its inputs, a call holds its output and at most
+    1 MiB more at any moment (a vector dot's elementwise product of 16 MiB included)."""
+    gen = torch.Generator().manual_seed(0)
+    x, y = (torch.randn(s[:2], generator=gen, dtype=s[2]) if len(s) == 3 and isinstance(s[2], torch.dtype)
+            else torch.randn(s, generator=gen) for s in inputs)  # a shape, or (rows, columns, dtype)
+    call(x, y)  # plans built outside the log
+    with Allocations() as alloc:
+        out = call(x, y)
+    budget = out.numel() * out.element_size() + 2**20
+    assert alloc.peak <= budget, f"{alloc.peak / 2**20:.2f} MiB alive at once, output {out.numel() * 4 / 2**20:.2f} MiB"

@@ -309,7 +309,7 @@ def test_duplicate_members_are_refused_as_ambiguous(honest, tmp_path):
 
 def test_bounds_are_the_callers_to_move(honest, tmp_path):
     limits = axisdot.port.Limits(max_layers=2)
-    with pytest.raises(axisdot.ModelFileError, match="more layers than the bound"):
+    with pytest.raises(axisdot.ModelFileError, match="layers, over the bound"):
         axisdot.port.port(honest[1], limits)
     with pytest.raises(axisdot.ModelFileError, match="max_config_bytes"):
         axisdot.port.port(honest[1], axisdot.port.Limits(max_config_bytes=1000))
@@ -398,12 +398,13 @@ def bombs(honest, tmp_path_factory):
     return made
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case, words", [
     ("config-bomb", "over the bound of 67108864"),
     ("config-lying-header", "corrupt"),
     ("weights-bomb", "decompression bomb"),
     ("deep-json", "nests deeper"),
-    ("many-layers", "more layers than the bound"),
+    ("many-layers", "layers, over the bound"),
     ("shape-bomb", "shape bomb"),
     ("huge-declared-kernel", "makes it (1000000, 1000000)"),
 ])
@@ -413,6 +414,7 @@ def test_bombs_are_refused_without_allocating_what_they_declare(bombs, tmp_path,
     assert words in result.stderr and result.stderr.count("\n") == 1, result.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_listing_a_huge_declared_kernel_allocates_nothing_under_the_cap(bombs):
     result = run_capped("port", bombs["huge-declared-kernel"], "--json")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -420,6 +422,7 @@ def test_listing_a_huge_declared_kernel_allocates_nothing_under_the_cap(bombs):
     assert listed["m/ff"]["weights"]["kernel"] == [10**6, 10**6]
 
 
+@pytest.mark.slow
 def test_the_cap_leaves_room_for_an_honest_load(honest, tmp_path):
     """The control: the same cap lets the honest file port with its weights (so the
     refusals above are the reader's, not the cap's)."""
@@ -482,6 +485,7 @@ def mutated(draw, items, data):
     return items
 
 
+@pytest.mark.slow
 def test_a_mutated_real_file_loads_cleanly_or_is_refused(honest, tmp_path_factory):
     import faulthandler
 
@@ -515,6 +519,7 @@ def test_a_mutated_real_file_loads_cleanly_or_is_refused(honest, tmp_path_factor
 # ---- streaming: memory holds the ported layers' weights, not the file ------------------------
 
 
+@pytest.mark.slow
 def test_porting_reads_the_ported_layers_not_the_whole_file(tmp_path):
     """``benchmarks/port_memory.py`` at a quarter of its size: 128 MiB of Dense weights
     that are not ported, three EinsumDense kernels that are. The whole file read into
@@ -530,3 +535,21 @@ def test_porting_reads_the_ported_layers_not_the_whole_file(tmp_path):
     for name, kernel in kernels.items():
         np.testing.assert_array_equal(np.asarray(result["kernels"][name], np.float32), kernel)
     assert result["peak"] - result["baseline"] < 48 << 20, (result["peak"] - result["baseline"]) >> 20
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="the bound reads /proc (Linux)")
+def test_keras_builds_under_a_bound_that_is_restored_after():
+    """What a custom class's build runs under (``axisdot.port.live``): an allocation past
+    the bound fails at once, and the process's own limit is back afterwards."""
+    import resource
+
+    from axisdot.port.live import _address_space
+
+    before = resource.getrlimit(resource.RLIMIT_AS)
+    with _address_space(256 << 20):
+        small = torch.empty(1 << 20)  # 4 MiB: within
+        with pytest.raises((RuntimeError, MemoryError)):
+            torch.empty(1 << 30)  # 4 GiB: past it, refused without being touched
+    assert resource.getrlimit(resource.RLIMIT_AS) == before
+    assert torch.empty(1 << 28).numel() == 1 << 28 and small.numel() == 1 << 20  # 1 GiB: fine again

@@ -12,13 +12,15 @@ import torch
 from hypothesis import find, given, settings
 
 import axisdot
-from axisdot.testing import assert_matches, tolerance
-from axisdot.testing import strategies as ads
+from axisdot.testing import assert_matches, strategies as ads, tolerance
+from axisdot.testing.strategies import EinsumProblem
 
 keras = pytest.importorskip("keras", reason="keras (a test dependency) judges the strategies")
 from keras.src.layers.merging.dot import batch_dot as keras_batch_dot  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
 FIND = settings(derandomize=True, database=None, max_examples=2000)
 
 
@@ -96,6 +98,7 @@ def test_drawing_covers_every_axis_form(strategy, forms):
         assert find(strategy, lambda p, f=form: p.form == f, settings=FIND).form == form
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy, rules", [
     (ads.invalid_dot_problems(), ads._KERAS_RULES), (ads.invalid_tensordot_problems(), ads._TENSORDOT_RULES),
     (ads.invalid_dot_general_problems(), ads._GENERAL_RULES), (ads.invalid_einsum_problems(), ads._EINSUM_RULES),
@@ -156,6 +159,7 @@ def test_the_plugin_offers_fixtures_and_a_profile(axisdot_strategies, axisdot_re
     assert settings.get_profile("axisdot-ci").derandomize is True
 
 
+@pytest.mark.slow
 def test_the_downstream_example_project_passes_and_catches_the_planted_bug():
     folder = ROOT / "examples" / "downstream"
     env = {**os.environ, "PYTHONPATH": str(folder)}
@@ -170,3 +174,17 @@ def test_the_plugin_is_registered_through_the_pytest11_entry_point():
 
     plugins = {ep.name: ep.value for ep in entry_points(group="pytest11")}
     assert plugins.get("axisdot") == "axisdot.testing.plugin"
+
+
+def test_assert_matches_takes_the_widest_tolerance_the_operands_need():
+    problem = EinsumProblem("ij,jk->ik", ((3, 64), (64, 2)))
+    gen = torch.Generator().manual_seed(1)
+    operands = [torch.rand(3, 64, generator=gen, dtype=torch.float64),
+                torch.rand(64, 2, generator=gen).half()]
+
+    def in_half(equation, a, b):  # a port that computes in the narrower operand's dtype
+        return torch.einsum(equation, a.half(), b).double()
+
+    assert_matches(in_half, problem, operands=operands)  # float16's tolerance, not float64's
+    with pytest.raises(AssertionError, match="does not match"):
+        assert_matches(lambda eq, a, b: torch.einsum(eq, a, b.double()) + 0.5, problem, operands=operands)

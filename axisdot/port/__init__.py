@@ -73,7 +73,7 @@ def _not_ported(archive: ModelArchive, hidden: list[LayerEntry], why: str) -> li
     for entry in hidden:
         n = counts[entry.name]
         held = "" if n is None else f"; its weights hold {n} variable{'s' if n != 1 else ''}"
-        out.append(NotPorted(entry.name, entry.class_name,
+        out.append(NotPorted(entry.name, str(entry.node.get("registered_name") or entry.class_name),
                              f"a custom class whose config does not list its sublayers{held}: {why}"))
     return [item for item, entry in zip(out, hidden) if counts[entry.name] != 0]
 
@@ -87,7 +87,7 @@ def _port(path: Union[str, Path], limits: Limits, weights: bool, keras: Optional
         modules = [e.node.get("module") for e in hidden if isinstance(e.node.get("module"), str)]
         reason = keras_can_build(custom_packages(modules), packages)
         if reason is None:
-            return Ported(*load_live(archive.path, packages))
+            return Ported(*load_live(archive, packages))
         if keras:
             raise ModelFileError(f"{archive.path}: cannot load the model with Keras: {reason}")
         why = reason

@@ -155,6 +155,32 @@ class WeightsFile:
                     count += 1
         return count
 
+    def check_all(self, bound: int = 1_000_000) -> int:
+        """Check every link and dataset of the file, as a read would (no link, no external
+        or virtual storage, no plugin filter, numbers only, no bomb), reading no data;
+        return the bytes the datasets declare. For files another reader (Keras) will
+        read whole. Stops with a refusal past ``bound`` objects."""
+        h5py = _h5py()
+        stack, seen, declared = [self._h5], 0, 0
+        while stack:
+            current = stack.pop()
+            try:
+                names = list(current.keys())
+            except _H5_ERRORS as err:
+                raise self._refuse("(the whole file)", _name(current), f"cannot be listed ({err})") from None
+            for name in names:
+                seen += 1
+                if seen > bound:
+                    raise ModelFileError(f"{self.source}: holds more than {bound} objects; refused")
+                name = name if isinstance(name, str) else name.decode("utf-8", "replace")
+                child = self._child(current, name, "(the whole file)")
+                if isinstance(child, h5py.Group):
+                    stack.append(child)
+                elif isinstance(child, h5py.Dataset):
+                    shape, dtype, _ = self._check("(the whole file)", name, child, None)
+                    declared += math.prod(shape) * dtype.itemsize
+        return declared
+
     def variables(self, group: Optional[Any], layer: str, names: Sequence[str]) -> list[Any]:
         """The datasets ``vars/0``, ``vars/1``, ... of a layer's group, one per name in
         ``names`` (Keras's saving order), not yet read."""

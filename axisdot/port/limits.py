@@ -46,6 +46,9 @@ class Limits:
     #: for them by at most this many bytes (in total over one load), so that a dataset
     #: that declares gigabytes and stores nothing is refused before it is read.
     expansion_allowance: int = 64 * MiB
+    #: where Keras builds a model of custom classes (KerasHub's): the memory it may map
+    #: beyond four times what the weights file declares (the framework's own needs)
+    build_allowance: int = 2 * GiB
 
 
 DEFAULT_LIMITS = Limits()

@@ -13,6 +13,7 @@ its code, and a model file must not choose which code runs.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import json
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Optional
 
 from ..errors import AxisdotError, ModelFileError
+from .archive import ModelArchive
 from .registry import PortedLayer, build
 from .walk import LayerEntry
 
@@ -130,15 +132,56 @@ def _port_live(path: str, kind: str, layer: Any) -> PortedLayer:
     return ported
 
 
-def load_live(path: Any, packages: Iterable[str]) -> tuple[list[PortedLayer], list[NotPorted]]:
-    """Load the model at ``path`` with Keras (safe mode) after importing ``packages``, and
-    port each contraction layer of its live layer tree."""
+@contextlib.contextmanager
+def _address_space(extra: int) -> Iterator[None]:
+    """While Keras builds the model: the process may map at most ``extra`` bytes more
+    than now (Linux; a no-op elsewhere). A custom class builds whatever its config
+    declares before any weight is read, so the bound is what the weights file holds,
+    with room: a config that declares more is refused, not allocated."""
+    try:
+        import resource
+
+        with open("/proc/self/status") as status:
+            mapped = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+    except (ImportError, OSError, StopIteration, ValueError):
+        yield
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = mapped + extra
+    for bound in (soft, hard):
+        if bound != resource.RLIM_INFINITY:
+            limit = min(limit, bound)  # never loosen a bound the process already has
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def load_live(archive: ModelArchive, packages: Iterable[str]) -> tuple[list[PortedLayer], list[NotPorted]]:
+    """Load the model with Keras (safe mode) after importing ``packages``, and port each
+    contraction layer of its live layer tree. The weights file is first checked whole
+    by axisdot's own reader (:meth:`~axisdot.port.hdf5.WeightsFile.check_all`), and
+    Keras builds the model under an address-space bound of a few times what it declares."""
+    path = archive.path
+    declared = 0
+    if archive.weights_member is not None:
+        with archive.weights() as weights:
+            declared = weights.check_all()
     keras = _keras()
     for package in sorted(set(packages)):
         importlib.import_module(package)
+    too_big = ModelFileError(f"{path}: building the model with Keras needs more memory than its weights file "
+                             f"(declaring {declared} bytes) allows: its config declares more than the file stores; "
+                             f"refused")
     try:
-        model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
+        with _address_space(4 * declared + archive.limits.build_allowance):
+            model = keras.saving.load_model(str(path), compile=False, safe_mode=True)
+    except MemoryError:
+        raise too_big from None
     except (ValueError, TypeError, KeyError, OSError, AttributeError, RuntimeError) as err:
+        if "alloc" in str(err).lower() and "memory" in str(err).lower():  # torch's allocator, under the bound
+            raise too_big from None
         raise ModelFileError(f"{path}: Keras could not load the model in safe mode ({type(err).__name__}: "
                              f"{str(err).splitlines()[0] if str(err) else ''})") from None
     classes = _classes(keras)

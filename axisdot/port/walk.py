@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 from ..errors import ModelFileError
 
@@ -82,17 +82,18 @@ def walk(model: dict[str, Any], max_layers: int = 100_000) -> Iterator[LayerEntr
     """Every layer of ``model`` (a model config), depth first, in config order; a
     :class:`~axisdot.ModelFileError` past ``max_layers`` layers (nested ones included)."""
     config = _dict(model.get("config"))
-    yield from _walk(model, f"{config.get('name') or model.get('name') or 'model'}/", "", [max_layers])
+    yield from _walk(model, f"{config.get('name') or model.get('name') or 'model'}/", "", [max_layers], max_layers)
 
 
-def _walk(model: dict[str, Any], prefix: str, h5_prefix: str, left: list[int]) -> Iterator[LayerEntry]:
+def _walk(model: dict[str, Any], prefix: str, h5_prefix: str, left: list[int], max_layers: int
+          ) -> Iterator[LayerEntry]:
     layers = _dict(model.get("config")).get("layers")
     if not isinstance(layers, list):
         return
     left[0] -= len(layers)
     if left[0] < 0:
-        raise ModelFileError(f"the model config lists more layers than the bound allows (axisdot.port.Limits."
-                             f"max_layers); refused")
+        raise ModelFileError(f"the model config lists more than {max_layers} layers, over the bound "
+                             f"(axisdot.port.Limits.max_layers); refused")
     sequential = model.get("class_name") == "Sequential"
     slots: dict[str, int] = {}
     for index, entry in enumerate(layers):
@@ -111,6 +112,6 @@ def _walk(model: dict[str, Any], prefix: str, h5_prefix: str, left: list[int]) -
         name = str(config.get("name") or entry.get("name") or slot)
         path = f"{h5_prefix}layers/{slot}"
         if _is_model(entry):
-            yield from _walk(entry, f"{prefix}{name}/", f"{path}/", left)
+            yield from _walk(entry, f"{prefix}{name}/", f"{path}/", left, max_layers)
         else:
             yield LayerEntry(prefix + name, class_name, config, path, entry)

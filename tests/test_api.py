@@ -9,8 +9,7 @@ from hypothesis import given, strategies as st
 
 import axisdot
 import axisdot.testing.reference
-from axisdot.testing import assert_matches
-from axisdot.testing import strategies as ads
+from axisdot.testing import assert_matches, strategies as ads
 from axisdot.testing.reference import reference_dot, reference_einsum
 
 DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.complex64, torch.int64, torch.int32]
@@ -131,3 +130,68 @@ def test_einsum_handles_diagonals_traces_sums_and_implicit_output(equation, shap
 def test_einsum_takes_its_operands_as_one_list():
     a, b = torch.randn(2, 3, dtype=torch.float64), torch.randn(3, 4, dtype=torch.float64)
     torch.testing.assert_close(axisdot.einsum("ij,jk", [a, b]), torch.from_numpy(reference_einsum("ij,jk", a, b)))
+
+
+def test_no_public_name_is_shadowed_by_a_module():
+    import importlib
+    import pkgutil
+
+    modules = {m.name for m in pkgutil.iter_modules(axisdot.__path__)}
+    for info in pkgutil.walk_packages(axisdot.__path__, "axisdot."):  # import every module, as doctests do
+        if not info.name.endswith("__main__"):
+            importlib.import_module(info.name)
+    for name in axisdot.__all__:
+        value = getattr(axisdot, name)
+        assert name not in modules or isinstance(value, type(axisdot)), f"axisdot.{name} is also a module"
+        assert not isinstance(value, type(axisdot)), f"axisdot.{name} is a module, not the public function"
+    import axisdot.explanation as m  # the implementation modules have their own names
+
+    assert m.explain is axisdot.explain
+
+
+@pytest.mark.parametrize("call", [
+    lambda x, y: axisdot.dot([x, y], axes=(2, 1)),
+    lambda x, y: axisdot.dot([x, y], (2, 1)),
+    lambda x, y: axisdot.dot((x, y), axes=(2, 1)),
+    lambda x, y: axisdot.batch_dot([x, y], (2, 1)),
+    lambda x, y: axisdot.batch_dot([x, y], axes=(2, 1)),
+], ids=["dot-list-keyword", "dot-list-positional", "dot-tuple", "batch_dot-positional", "batch_dot-keyword"])
+def test_keras_s_functional_form_takes_a_pair_of_inputs(call):
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(2, 3, 4, generator=gen), torch.randn(2, 4, 5, generator=gen)
+    torch.testing.assert_close(call(x, y), axisdot.dot(x, y, (2, 1)))
+
+
+def test_keras_s_functional_form_with_normalize():
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(2, 3, 4, generator=gen), torch.randn(2, 5, 4, generator=gen)
+    expected = axisdot.dot(x, y, -1, normalize=True)
+    torch.testing.assert_close(axisdot.dot([x, y], -1, True), expected)  # keras.layers.dot(inputs, axes, normalize)
+    torch.testing.assert_close(axisdot.dot([x, y], axes=-1, normalize=True), expected)
+    with pytest.raises(axisdot.OperandError, match=r"dot\(\[x, y\]"):
+        axisdot.dot(x, axes=-1)  # one tensor, no y: say how to call it
+    with pytest.raises(axisdot.OperandError, match="torch.Tensor"):
+        axisdot.dot([[1.0, 2.0]], x, -1)  # data in a list is still not a tensor
+
+
+def test_normalize_and_semantics_may_be_given_in_their_place():
+    """``dot(x, y, axes, normalize)`` in the order of ``keras.layers.Dot(axes, normalize)``,
+    and ``batch_dot(x, y, axes, semantics)``: the same as the keywords (plain parameters, so
+    that CPython specializes the call)."""
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(2, 3, 4, generator=gen), torch.randn(2, 5, 4, generator=gen)
+    unit = lambda t: t / t.square().sum(-1, keepdim=True).sqrt()  # noqa: E731
+    torch.testing.assert_close(axisdot.dot(x, y, -1, True), torch.bmm(unit(x), unit(y).mT))
+    torch.testing.assert_close(axisdot.dot(x, y, -1, False), torch.bmm(x, y.mT))
+    with pytest.raises(axisdot.AxisdotTypeError, match="normalize given twice"):
+        axisdot.dot([x, y], -1, True, True)
+    u, w = torch.randn(2, 3, 5, generator=gen), torch.randn(2, 3, 5, 4, generator=gen)  # CapsNet's shapes
+    assert axisdot.batch_dot(u, w, (2, 2)).shape == (2, 3, 3, 4)
+    torch.testing.assert_close(axisdot.batch_dot(u, w, (2, 2), "legacy"), torch.einsum("bik,bikj->bij", u, w))
+    with pytest.raises(axisdot.ArgumentError, match="keras2"):
+        axisdot.batch_dot(u, w, (2, 2), "keras2")
+
+
+def test_a_dtype_torch_can_sum_alone_gives_torch_s_result():
+    u = torch.arange(4).to(torch.uint16)
+    assert torch.equal(axisdot.einsum("i->", u), torch.einsum("i->", u))  # int64, as torch sums it

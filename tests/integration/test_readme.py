@@ -19,7 +19,9 @@ import pytest
 
 import axisdot
 
-ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # subprocesses, compiles or whole models: seconds each
+
+ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 FENCE = re.compile(r"^```([a-z]*)\n(.*?)^```\n", re.S | re.M)
 

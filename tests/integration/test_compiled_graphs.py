@@ -9,6 +9,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.slow  # subprocesses, compiles or whole models: seconds each
+
 SCRIPT = textwrap.dedent('''
     import json, re, sys
     import torch

@@ -74,6 +74,7 @@ def _keras_mha(config, dtype):
     return keras.layers.MultiHeadAttention(**config.kwargs, dtype=dtype)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32], ids=str)
 @given(config=ads.attention_configs(), data=st.data())

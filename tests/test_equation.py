@@ -1,4 +1,5 @@
-"""The Dot module, and ``equation``: its letters and its agreement with ``dot``."""
+"""``axisdot.equation``: the einsum equation of a contraction, readable, deterministic,
+and what ``torch.einsum`` runs."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,30 +8,6 @@ import torch
 
 import axisdot
 from axisdot.testing.reference import reference_dot
-
-
-def test_dot_module_accepts_a_pair_or_two_arguments():
-    gen = torch.Generator().manual_seed(0)
-    x, y = torch.randn(2, 3, 5, generator=gen), torch.randn(2, 5, 4, generator=gen)
-    module = axisdot.Dot(axes=(2, 1))
-    np.testing.assert_allclose(module(x, y).numpy(), reference_dot(x, y, (2, 1)), atol=1e-5)
-    np.testing.assert_allclose(module([x, y]).numpy(), reference_dot(x, y, (2, 1)), atol=1e-5)
-    np.testing.assert_allclose(module((x, y)).numpy(), reference_dot(x, y, (2, 1)), atol=1e-5)
-
-
-def test_dot_module_config_round_trips_and_ignores_base_layer_keys():
-    config = {"name": "dot_3", "trainable": True, "dtype": {"class_name": "DTypePolicy"}, "axes": [2, 1], "normalize": True}
-    module = axisdot.Dot.from_config(config)
-    assert module.get_config() == {"axes": [2, 1], "normalize": True}
-    assert axisdot.Dot.from_config(module.get_config()).get_config() == module.get_config()
-    assert repr(module) == "Dot(axes=[2, 1], normalize=True)"
-
-
-def test_dot_module_is_a_torch_module_with_no_parameters():
-    module = axisdot.Dot(axes=-1)
-    assert isinstance(module, torch.nn.Module)
-    assert list(module.parameters()) == []
-    assert axisdot.Dot(axes=((1, 2), (2, 1))).get_config()["axes"] == ((1, 2), (2, 1))
 
 
 @pytest.mark.parametrize(

@@ -75,6 +75,7 @@ def test_bad_input_exits_2_with_the_error_and_no_traceback(capsys, argv, fragmen
     assert out == ""
 
 
+@pytest.mark.slow
 def test_a_bad_call_from_the_real_command_exits_2_without_a_traceback():
     result = run_cli("explain", "--x", "3,4", "--y", "3,5", "--axes", "1")
     assert result.returncode == 2 and result.stdout == ""
@@ -97,6 +98,7 @@ def test_help_shows_examples():
     assert "axisdot port model.keras" in result.stdout
 
 
+@pytest.mark.slow
 def test_the_console_script_is_installed():
     import shutil
 
@@ -106,8 +108,6 @@ def test_the_console_script_is_installed():
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and json.loads(result.stdout)["output_shape"] == [2, 1]
 
-
-# ---- port, on models saved by Keras 3 itself ------------------------------------------------
 
 keras = pytest.importorskip("keras", reason="keras (a test dependency) writes the model files")
 
@@ -181,6 +181,7 @@ def test_each_ported_line_gives_what_the_keras_layer_gives(saved):
             np.testing.assert_allclose(via_equation.numpy(), expected, atol=1e-5, err_msg=d["name"])
 
 
+@pytest.mark.slow
 def test_port_text_output_lists_each_layer(saved):
     _, folder = saved
     result = run_cli("port", str(folder / "model.keras"))
@@ -209,3 +210,24 @@ def test_port_refuses_a_file_that_is_not_a_model(tmp_path, capsys):
     (tmp_path / "bad.json").write_text("not json")
     assert main(["port", str(tmp_path / "bad.json")]) == 2
     assert "not a .keras file" in capsys.readouterr().err
+
+
+def test_cli_errors_speak_in_the_command_s_terms(capsys):
+    from axisdot.cli import main
+
+    assert main(["explain", "--x", "3,4", "--y", "3,4", "--axes", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "in the command: axisdot explain --x 3,4 --y 3,4 --axes 0" in err
+    assert "axisdot.explain(" not in err and "mode=" not in err
+    assert main(["explain", "ij,jk->ik", "--shapes", "2,3", "4,5"]) == 2
+    err = capsys.readouterr().err
+    assert "in the command: axisdot explain 'ij,jk->ik' --shapes 2,3 4,5" in err and "mode=None" not in err
+
+
+def test_unknown_sizes_are_not_called_ranks(capsys):
+    from axisdot.cli import main
+
+    assert main(["explain", "--x", "?,3,5", "--y", "None,5,4", "--axes", "2,1"]) == 0
+    out = capsys.readouterr().out
+    assert "give shapes, not ranks" not in out and "some sizes are unknown" in out
+    assert "give shapes, not ranks" in str(axisdot.explain(3, 3, (2, 1)))

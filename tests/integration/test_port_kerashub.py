@@ -21,6 +21,8 @@ import axisdot.port
 from axisdot.cli import main
 from axisdot.port.live import walk_live
 
+pytestmark = pytest.mark.slow  # subprocesses, compiles or whole models: seconds each
+
 os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras", reason="keras (a test dependency) builds the models")
 keras_hub = pytest.importorskip("keras_hub", reason="keras-hub is not installed (pip install --no-deps keras-hub "
@@ -237,3 +239,50 @@ def test_cached_decoding_steps_agree_with_keras(name, tmp_path_factory):
                                        err_msg=f"{name}: {where}, index {index}")
             np.testing.assert_allclose(new_cache.numpy(), keras.ops.convert_to_numpy(expected_cache), atol=1e-6,
                                        err_msg=f"{name}: {where}, index {index}")
+
+
+def test_a_custom_config_that_declares_more_than_its_file_stores_is_refused_not_built(tmp_path_factory, tmp_path):
+    """A saved BERT whose config is edited to declare a 4 GiB token embedding: Keras would
+    build (and fill) it before reading a weight. axisdot bounds Keras's build by what the
+    weights file declares, so the file is refused; the run is capped besides, so that a
+    regression fails the test instead of the machine."""
+    import zipfile
+
+    from test_port_untrusted import members, run_capped, write_zip
+
+    _, _, path, _ = _build("bert", tmp_path_factory)
+    items = members(path)
+    config = json.loads(items["config.json"])
+    config["config"].update(vocabulary_size=2**18, hidden_dim=2**12, intermediate_dim=2**12)
+    items["config.json"] = json.dumps(config).encode()
+    crafted = write_zip(tmp_path / "bert-huge.keras", items, zipfile.ZIP_STORED)
+    result = run_capped("port", crafted, headroom=3 << 30, timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert "needs more memory than its weights file" in result.stderr and result.stderr.count("\n") == 1, \
+        result.stderr[-3000:]
+
+
+def test_a_custom_layer_inside_a_functional_model(tmp_path):
+    """A KerasHub ``TransformerEncoder`` between plain layers: without Keras the plain
+    EinsumDense is ported from the config and the encoder named with its variables; with
+    Keras the encoder's attention is ported too, each equal to Keras's layer."""
+    keras.utils.set_random_seed(1)
+    tokens = keras.Input((5, 8), name="tokens")
+    encoded = keras_hub.layers.TransformerEncoder(intermediate_dim=16, num_heads=2, name="encoder")(tokens)
+    out = keras.layers.EinsumDense("abc,cd->abd", (None, 4), bias_axes="d", name="head")(encoded)
+    model = keras.Model(tokens, out, name="m")
+    model.save(tmp_path / "m.keras")
+    encoder = model.get_layer("encoder")
+
+    plain = axisdot.port.load(tmp_path / "m.keras", keras=False)
+    assert [layer.name for layer in plain] == ["m/head"]
+    [hidden] = plain.not_ported
+    assert (hidden.name, hidden.class_name) == ("m/encoder", "keras_hub>TransformerEncoder")
+    assert f"its weights hold {len(encoder.weights)} variables" in hidden.reason
+
+    live = axisdot.port.load(tmp_path / "m.keras")
+    assert {layer.name for layer in live} == {"m/head", "m/encoder/self_attention_layer"}
+    assert live.not_ported == []
+    recorder = Recorder(model)
+    model(np.random.default_rng(2).standard_normal((2, 5, 8)).astype("float32"))
+    assert _compare("functional", live, recorder) == 2
