@@ -229,10 +229,12 @@ def build_explanation(*args: Any, mode: Optional[str] = None, axes: Any = _UNSET
                       semantics: str = "keras3", optimize: Any = "auto", memory_limit: Any = None) -> Explanation:
     """:func:`explain` without the context line its errors end with (the command line
     adds its own, in the terms of the command)."""
-    if args and isinstance(args[0], torch.nn.Module):
-        from .layer_explanation import explain_layer
-
-        return explain_layer(args[0], *args[1:])  # type: ignore[return-value]
+    if args and isinstance(args[0], torch.nn.Module):  # a layer explains itself
+        own = getattr(args[0], "explain", None)
+        if not callable(own):
+            raise AxisdotTypeError(f"explain: cannot explain a {type(args[0]).__name__}; give a Dot, EinsumDense or "
+                                   f"MultiHeadAttention module, x and y (with axes), or an einsum equation with operands")
+        return own(*args[1:])  # type: ignore[no-any-return]
     if args and isinstance(args[0], str):
         if mode not in (None, "einsum"):
             raise ArgumentError(f"explain: an equation is explained in mode 'einsum', not {mode!r}")

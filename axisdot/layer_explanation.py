@@ -1,19 +1,25 @@
-"""``axisdot.explain`` of a layer: the contractions a Dot, EinsumDense or
+"""The report of ``explain`` for a layer: the contractions a Dot, EinsumDense or
 MultiHeadAttention module runs for given input shapes, with its weights and FLOPs.
 
-Each contraction is explained by the same code as ``axisdot.explain(equation, *shapes)``
-(:mod:`axisdot.explanation`), with the operands named for their role in the layer.
+Each layer's ``explain`` method works its shapes out from its torch-free spec
+(:mod:`axisdot.spec`, :mod:`axisdot.dense_spec`, :mod:`axisdot.attention_spec`) and
+hands them to the functions here; each contraction is explained by the same code as
+``axisdot.explain(equation, *shapes)`` (:mod:`axisdot.explanation`), with the operands
+named for their role in the layer. Nothing here knows the layer classes.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Union
 
-from .errors import AxisdotTypeError, ShapeError
+from .attention_spec import AttentionSpec
+from .dense_spec import DenseSpec
+from .errors import AxisdotTypeError
 from .explanation import Explanation, build_explanation
 from .render import shape_text
 
-__all__ = ["LayerExplanation", "explain_layer"]
+__all__ = ["LayerExplanation", "DensePart", "attention_explanation", "dense_explanation", "dot_explanation",
+           "full_shape"]
 
 
 @dataclass(frozen=True)
@@ -48,7 +54,18 @@ class LayerExplanation:
         return "\n".join(lines)
 
 
-def _full(shape: Any, name: str, layer: str) -> tuple[int, ...]:
+@dataclass(frozen=True)
+class DensePart:
+    """What one EinsumDense (a layer, or an attention's projection) runs on inputs of
+    one shape: its equation written out for that rank, its shapes and its lowering."""
+
+    equation: str
+    spec: DenseSpec
+    lowering: str
+
+
+def full_shape(shape: Any, name: str, layer: str) -> tuple[int, ...]:
+    """``shape`` as a tuple of sizes, or an error naming the layer and the input."""
     if not isinstance(shape, (tuple, list)) or any(not isinstance(n, int) or isinstance(n, bool) for n in shape):
         raise AxisdotTypeError(f"explain({layer}): the {name} shape must be a tuple of sizes (None is not a size "
                                f"here: give the batch size too), got {shape!r}")
@@ -63,80 +80,50 @@ def _named(e: Explanation, names: Sequence[str]) -> Explanation:
     return replace(e, inputs=inputs, code=code)
 
 
-def _contraction(equation: str, shapes: Sequence[tuple[int, ...]], names: Sequence[str]) -> Explanation:
+def _contraction(equation: str, shapes: Sequence[Sequence[Union[int, None]]], names: Sequence[str]) -> Explanation:
     return _named(build_explanation(equation, *shapes), names)
 
 
-def _dense(module: Any, input_shape: tuple[int, ...]) -> tuple[tuple[str, Explanation], tuple[int, ...], dict]:
-    spec = module.analyze(input_shape)
-    equation = module.spec_equation.explicit(len(input_shape))
-    part = _contraction(equation, [input_shape, spec.kernel_shape], ["input", "kernel"])
-    lowering = module.plan_for(spec).lowering_for(input_shape)  # what the layer runs: F.linear where it can
-    part = replace(part, lowering=lowering, path=tuple(replace(step, lowering=lowering) for step in part.path))
-    weights = {"kernel": spec.kernel_shape}
-    if spec.bias_shape is not None:
-        weights["bias"] = spec.bias_shape
-    return ("dense", part), tuple(spec.output_shape), weights  # type: ignore[arg-type]
+def _dense(part: DensePart) -> tuple[Explanation, dict[str, tuple[int, ...]]]:
+    """The explained contraction of a dense part, its lowering the layer's own, and its weights."""
+    e = _contraction(part.equation, [part.spec.input_shape, part.spec.kernel_shape], ["input", "kernel"])
+    e = replace(e, lowering=part.lowering, path=tuple(replace(step, lowering=part.lowering) for step in e.path))
+    weights = {"kernel": part.spec.kernel_shape}
+    if part.spec.bias_shape is not None:
+        weights["bias"] = part.spec.bias_shape
+    return e, weights
 
 
-def explain_layer(module: Any, *shapes: Any) -> LayerExplanation:
-    """The report for ``module`` on inputs of these shapes (batch axis included)."""
-    from .layers import Dot, EinsumDense, MultiHeadAttention
+def dense_explanation(layer: str, part: DensePart, notes: Sequence[str] = ()) -> LayerExplanation:
+    """The report of an EinsumDense (``layer``: its constructor line)."""
+    e, weights = _dense(part)
+    return LayerExplanation(layer, (("dense", e),), weights, tuple(part.spec.output_shape),  # type: ignore[arg-type]
+                            e.flops or 0, tuple(notes))
 
-    name = type(module).__name__
-    if isinstance(module, Dot):
-        if len(shapes) != 2:
-            raise AxisdotTypeError(f"explain(Dot): give the shapes of x and y, got {len(shapes)} shapes")
-        e = build_explanation(shapes[0], shapes[1], module.axes, normalize=module.normalize)
-        out = tuple(e.output_shape or ())
-        return LayerExplanation(f"axisdot.Dot(axes={module.axes!r}, normalize={module.normalize!r})",
-                                (("dot", e),), {}, out, e.flops or 0)  # type: ignore[arg-type]
-    if isinstance(module, EinsumDense):
-        if len(shapes) != 1:
-            raise AxisdotTypeError(f"explain(EinsumDense): give the input shape, got {len(shapes)} shapes")
-        part, out, weights = _dense(module, _full(shapes[0], "input", name))
-        notes = []
-        if module.bias_axes:
-            notes.append(f"then the bias {shape_text(weights['bias'])} is added (broadcast over the output)")
-        if module.activation_name != "linear":
-            notes.append(f"then the activation {module.activation_name!r}")
-        if module.lora_enabled:
-            notes.append(f"the kernel is kernel + {module.lora_alpha}/{module.lora_rank} * lora_kernel_a @ lora_kernel_b")
-        return LayerExplanation(f"axisdot.EinsumDense({module.extra_repr()})", (part,), weights, out,
-                                part[1].flops or 0, tuple(notes))
-    if isinstance(module, MultiHeadAttention):
-        if not 1 <= len(shapes) <= 3:
-            raise AxisdotTypeError("explain(MultiHeadAttention): give the query shape, and the value and key "
-                                   "shapes when they differ")
-        query = _full(shapes[0], "query", name)
-        value = _full(shapes[1], "value", name) if len(shapes) > 1 else query
-        key = _full(shapes[2], "key", name) if len(shapes) > 2 else value
-        built = module.spec
-        if built is not None and built.query_shape[1:] != query[1:] and None not in built.query_shape[1:]:
-            raise ShapeError(f"explain(MultiHeadAttention): the layer is built for queries {built.query_shape}, "
-                             f"got {query}")
-        spec, layers = module.projections(query, value, key)  # unbuilt copies: explaining never builds the layer
-        parts, weights = [], {}
-        projected = {}
-        for role in ("query", "key", "value"):
-            sub, shape = layers[f"{role}_dense"]
-            (_, e), out, w = _dense(sub, tuple(shape))  # type: ignore[arg-type]
-            parts.append((f"{role} projection", e))
-            projected[role] = out
-            weights.update({f"{role}_dense.{k}": v for k, v in w.items()})
-        scores = _contraction(spec.dot_product_equation, [projected["key"], projected["query"]], ["key", "query"])
-        parts.append(("scores", scores))
-        combined = _contraction(spec.combine_equation, [tuple(scores.output_shape), projected["value"]],  # type: ignore[arg-type]
-                                ["scores", "value"])
-        parts.append(("combine", combined))
-        (_, e), out, w = _dense(layers["output_dense"][0], tuple(combined.output_shape))  # type: ignore[arg-type]
-        parts.append(("output projection", e))
-        weights.update({f"output_dense.{k}": v for k, v in w.items()})
-        fused = len(query) == 3 and module.dropout == 0.0
-        notes = (f"softmax over the scores' axes {spec.softmax_axes}, masks as Keras applies them",
-                 "runs as torch.nn.functional.scaled_dot_product_attention (as Keras fuses it) unless the scores "
-                 "are returned" if fused else "runs the scores and combine equations as planned contractions")
-        return LayerExplanation(f"axisdot.MultiHeadAttention({module.extra_repr()})", tuple(parts), weights, out,
-                                sum(p.flops or 0 for _, p in parts), notes)
-    raise AxisdotTypeError(f"explain: cannot explain a {name}; give a Dot, EinsumDense or MultiHeadAttention module, "
-                           f"x and y (with axes), or an einsum equation with operands")
+
+def dot_explanation(layer: str, x: Any, y: Any, axes: Any, normalize: Union[bool, str]) -> LayerExplanation:
+    """The report of a Dot (``layer``: its constructor line) on inputs of these shapes."""
+    e = build_explanation(x, y, axes, normalize=normalize)
+    return LayerExplanation(layer, (("dot", e),), {}, tuple(e.output_shape or ()), e.flops or 0)
+
+
+def attention_explanation(layer: str, spec: AttentionSpec, projections: Mapping[str, DensePart],
+                          notes: Sequence[str] = ()) -> LayerExplanation:
+    """The report of a MultiHeadAttention (``layer``: its constructor line): its
+    ``query_dense``, ``key_dense``, ``value_dense`` and ``output_dense`` projections
+    (``projections``, by those names) around the scores and combine equations of ``spec``."""
+    parts, weights = [], {}
+    for role in ("query", "key", "value"):
+        e, w = _dense(projections[f"{role}_dense"])
+        parts.append((f"{role} projection", e))
+        weights.update({f"{role}_dense.{k}": v for k, v in w.items()})
+    shape = {role: projections[f"{role}_dense"].spec.output_shape for role in ("query", "key", "value")}
+    scores = _contraction(spec.dot_product_equation, [shape["key"], shape["query"]], ["key", "query"])
+    combined = _contraction(spec.combine_equation, [scores.output_shape, shape["value"]],  # type: ignore[list-item]
+                            ["scores", "value"])
+    output, w = _dense(projections["output_dense"])
+    parts += [("scores", scores), ("combine", combined), ("output projection", output)]
+    weights.update({f"output_dense.{k}": v for k, v in w.items()})
+    out = tuple(projections["output_dense"].spec.output_shape)
+    return LayerExplanation(layer, tuple(parts), weights, out,  # type: ignore[arg-type]
+                            sum(p.flops or 0 for _, p in parts), tuple(notes))

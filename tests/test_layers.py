@@ -105,7 +105,7 @@ def test_einsum_dense_refusals_are_clear(make, error, fragments):
 
 @pytest.mark.parametrize("small_output", [4096, -1], ids=["unfused", "F.linear"])
 def test_an_input_that_does_not_fit_the_built_kernel_names_the_letter_and_both_shapes(small_output, monkeypatch):
-    monkeypatch.setattr(axisdot.layers.einsum_dense, "SMALL_DENSE_OUTPUT", small_output)
+    monkeypatch.setattr(axisdot.layers.dense_plan, "SMALL_DENSE_OUTPUT", small_output)
     layer = EinsumDense("abc,cd->abd", (None, 6), input_shape=(None, 5, 4))
     with pytest.raises(axisdot.ShapeError) as info:
         layer(torch.ones(2, 5, 7))

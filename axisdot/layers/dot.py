@@ -8,9 +8,11 @@ import torch
 from .. import cache as _cache
 from ..api import Axes, dot
 from ..axes import canonical, keras_pair
-from ..errors import AxesError, AxisdotError, OperandError, with_context
+from ..errors import AxesError, AxisdotError, AxisdotTypeError, OperandError, with_context
 from ..fast import FastEntry, fast_forward, remembered
+from ..layer_explanation import LayerExplanation, dot_explanation
 from ..normalize import normalize_mode
+from .constructor import constructor_args, constructor_line
 
 __all__ = ["Dot"]
 
@@ -68,7 +70,18 @@ class Dot(torch.nn.Module):
         return plan(x, y)
 
     def extra_repr(self) -> str:
-        return f"axes={self.axes!r}, normalize={self.normalize!r}"
+        return ", ".join(constructor_args("Dot", self.get_config()))
+
+    def explain(self, *input_shapes: Any) -> LayerExplanation:
+        """The contraction this layer runs on inputs of these two shapes (or ranks), as
+        :func:`axisdot.explain` gives it for the layer.
+
+        >>> Dot(axes=(2, 1)).explain((2, 3, 4), (2, 4, 5)).equations
+        {'dot': 'bij,bjk->bik'}
+        """
+        if len(input_shapes) != 2:
+            raise AxisdotTypeError(f"explain(Dot): give the shapes of x and y, got {len(input_shapes)} shapes")
+        return dot_explanation(constructor_line("Dot", self.get_config()), *input_shapes, self.axes, self.normalize)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

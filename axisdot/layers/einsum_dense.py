@@ -1,127 +1,35 @@
 """``axisdot.EinsumDense``: ``keras.layers.EinsumDense`` as a ``torch.nn.Module``.
 
 An EinsumDense layer is a spec plus a weight: :mod:`axisdot.dense_spec` derives the
-kernel, bias and output shapes from the equation (Keras's rules), and the contraction
-runs on the same plans as :func:`axisdot.einsum`. When the equation is a dense matmul
-over the input's trailing axes (``abc,cd->abd``, ``abc,cde->abde``, ``abcd,cde->abe``,
-``...b,bc->...c``), the plan is one ``torch.nn.functional.linear`` on views, with the
-bias fused into it when it spans the kernel's output axes (for outputs of at most
-:data:`SMALL_DENSE_OUTPUT` elements, one ``torch.matmul`` or ``torch.tensordot`` and the
-bias added: no views); any other equation is one planned step
-(:func:`axisdot.cache.einsum_step`) and a broadcast bias add.
+kernel, bias and output shapes from the equation (Keras's rules), and
+:mod:`axisdot.layers.dense_plan` the torch calls for inputs of each rank (one
+``torch.nn.functional.linear`` where the equation is a dense matmul, else a planned
+einsum step); :mod:`axisdot.layers.initializers` fills fresh weights as Keras does and
+:mod:`axisdot.layers.keras_interop` takes Keras's in. This module is the shell that owns
+the parameters, builds them lazily and looks its plan up per input rank.
 """
 from __future__ import annotations
 
-import math
-from typing import Any, Callable, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Optional, Sequence, Union
 
 import torch
-import torch.nn.functional as F
 from torch.nn.modules.lazy import LazyModuleMixin
 from torch.nn.parameter import UninitializedParameter
 
-from .. import cache as _cache
 from ..dense_spec import (DenseEquation, DenseSpec, analyze_dense, check_bias_axes, output_shape_arg,
                           parse_dense_equation)
-from ..errors import ArgumentError, OperandError, ShapeError
-from ..render import mark_axes
+from ..errors import ArgumentError, AxisdotTypeError, OperandError, ShapeError
+from ..layer_explanation import LayerExplanation, dense_explanation, full_shape
+from ..render import mark_axes, shape_text
 from . import activations, initializers
+from .constructor import constructor_args, constructor_line
+from .dense_plan import SMALL_DENSE_OUTPUT, DensePlan, FlattenMismatch, dense_part, dense_plan  # noqa: F401
 from .keras_classes import check_class
+from .keras_interop import load_keras_weights, policy_dtype
 
 __all__ = ["EinsumDense"]
-
-Run = Callable[[torch.Tensor, torch.Tensor, Optional[torch.Tensor]], torch.Tensor]
-_matmul, _tensordot = torch.matmul, torch._C._VariableFunctions.tensordot
-_is_dynamo_compiling = torch.compiler.is_dynamo_compiling
-
-
-def _linear_layout(equation: str) -> Optional[tuple[int, int]]:
-    """``(contracted, kernel outputs)`` axis counts when ``X,Y->Z`` is a dense matmul over
-    X's trailing axes: X = free + contracted, Y = contracted + outputs, Z = free + outputs."""
-    lhs, z = equation.split("->")
-    x, y = lhs.split(",")
-    contracted = "".join(c for c in y if c in x and c not in z)
-    outputs = "".join(c for c in y if c not in x)
-    free = "".join(c for c in x if c not in y)
-    if y != contracted + outputs or x != free + contracted or z != free + outputs or not contracted:
-        return None
-    return len(contracted), len(outputs)
-
-
-#: Up to this many output elements, a dense matmul runs unfused (one ``torch.matmul`` or
-#: ``torch.tensordot``, then the bias added): F.linear needs views of a Keras-layout
-#: kernel and bias, and of its output, ~1 us each, more than a pass over so small an
-#: output costs (measured: 3.7 us against 4.5 us for ``abc,cd->abd`` on (2, 8, 16), 5.4
-#: against 8.0 us for a (16, 2, 8) kernel). Larger outputs keep the bias fused.
-SMALL_DENSE_OUTPUT = 4096
-
-
-class DensePlan:
-    """The torch calls of one EinsumDense equation for inputs of one rank."""
-
-    def __init__(self, equation: str, bias_fusable: bool, kernel_shape: Optional[Sequence[int]] = None) -> None:
-        self.equation = equation
-        layout = _linear_layout(equation)
-        if layout is not None:
-            self.k, self.n_out = layout
-            rank = equation.index(",")
-            self.dims = (list(range(rank - self.k, rank)), list(range(self.k)))
-            self.matrix = layout == (1, 1)  # a kernel of two axes: x @ kernel as it is
-            if kernel_shape is None:
-                self.small_input = -1
-            else:  # the input sizes whose output has at most SMALL_DENSE_OUTPUT elements
-                rows_in, rows_out = math.prod(kernel_shape[:self.k]), math.prod(kernel_shape[self.k:])
-                self.small_input = SMALL_DENSE_OUTPUT * rows_in // max(rows_out, 1)
-            self.fused = bias_fusable
-            self.large = "torch.nn.functional.linear on views" + (", bias fused" if bias_fusable else "")
-            self.small = f"{'torch.matmul' if self.matrix else 'torch.tensordot'}, then the bias"
-            self.lowering = self.large
-            if self.small_input >= 0:
-                self.lowering += f" (outputs of at most {SMALL_DENSE_OUTPUT} elements: {self.small})"
-            self.run: Run = self._linear
-        else:
-            self.step, label = _cache.einsum_step(equation)
-            self.fused, self.small_input = False, -1
-            self.lowering = label
-            self.run = self._general
-
-    def lowering_for(self, input_shape: Sequence[Optional[int]]) -> str:
-        """What runs for inputs of this shape (both lowerings where a size is unknown)."""
-        if self.small_input < 0 or None in input_shape:
-            return self.lowering
-        return self.small if math.prod(input_shape) <= self.small_input else self.large  # type: ignore[arg-type]
-
-    def _linear(self, x: torch.Tensor, kernel: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
-        if not _is_dynamo_compiling() and x.numel() <= self.small_input:  # torch checks the sizes it pairs
-            out = _matmul(x, kernel) if self.matrix else _tensordot(x, kernel, *self.dims)
-            return out if bias is None else out + bias
-        k, n_out = self.k, self.n_out
-        if k > 1:
-            if x.shape[x.ndim - k:] != kernel.shape[:k]:  # the flatten would pair mismatched sizes silently
-                raise _Mismatch
-            x = x.flatten(-k)
-        if n_out == 0:  # a kernel of contracted axes only: a vector
-            out = F.linear(x, kernel.reshape(-1))
-        else:
-            w = kernel if kernel.ndim == 2 else kernel.reshape(math.prod(kernel.shape[:k]), -1)
-            fused_bias = None
-            if self.fused and bias is not None:
-                fused_bias = bias if bias.ndim == 1 else bias.reshape(-1)
-            out = F.linear(x, w.mT, fused_bias)
-            if n_out > 1:
-                out = out.unflatten(-1, kernel.shape[k:])
-        if bias is not None and not self.fused:
-            out = out + bias
-        return out
-
-    def _general(self, x: torch.Tensor, kernel: torch.Tensor, bias: Optional[torch.Tensor]) -> torch.Tensor:
-        out = self.step(x, kernel)
-        return out if bias is None else out + bias
-
-
-class _Mismatch(RuntimeError):
-    pass
-
+# SMALL_DENSE_OUTPUT, DensePlan (axisdot.layers.dense_plan) and policy_dtype
+# (axisdot.layers.keras_interop) are imported here too: their import path before the split
 
 _ABSENT: Any = object()
 
@@ -283,21 +191,10 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
 
     def plan_for(self, spec: DenseSpec) -> DensePlan:
         """The plan this layer runs for inputs like ``spec``'s (its lowering, say)."""
-        return self._dense_plan(len(spec.input_shape), spec)
-
-    def _dense_plan(self, rank: int, spec: Optional[DenseSpec]) -> DensePlan:
-        """The plan for inputs of ``rank``, the bias fused when it spans exactly the
-        kernel's output axes, last in the output."""
-        equation = self.spec_equation.explicit(rank)
-        lhs, z = equation.split("->")
-        x, y = lhs.split(",")
-        outputs = "".join(c for c in y if c not in x)
-        fusable = self.bias_axes is not None and spec is not None and spec.bias_shape is not None \
-            and set(self.bias_axes) == set(outputs) and z.endswith(outputs) and len(spec.bias_shape) == len(outputs)
-        return DensePlan(equation, fusable, None if spec is None else spec.kernel_shape)
+        return dense_plan(self.spec_equation, self.bias_axes, len(spec.input_shape), spec)
 
     def _plan(self, rank: int) -> DensePlan:
-        plan = self._plans[rank] = self._dense_plan(rank, self.spec)
+        plan = self._plans[rank] = dense_plan(self.spec_equation, self.bias_axes, rank, self.spec)
         return plan
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -319,7 +216,7 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
         try:
             out = plan.run(x, kernel, bias)
         except (RuntimeError, ShapeError) as err:
-            raise self._mismatch(x, kernel) from (None if isinstance(err, _Mismatch) else err)
+            raise self._mismatch(x, kernel) from (None if isinstance(err, FlattenMismatch) else err)
         return self.activation(out)
 
     def _mismatch(self, x: torch.Tensor, kernel: torch.Tensor) -> Exception:
@@ -340,14 +237,30 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
 
     def extra_repr(self) -> str:
         shape = "unbuilt" if isinstance(self.kernel, UninitializedParameter) else f"kernel={tuple(self.kernel.shape)}"
-        parts = [repr(self.equation), f"output_shape={self.partial_output_shape}", shape]
+        return ", ".join(constructor_args("EinsumDense", self.get_config()) + [shape])
+
+    def explain(self, *input_shapes: Sequence[int]) -> LayerExplanation:
+        """The contraction this layer runs on an input of this shape (batch axis
+        included), its weights and FLOPs: what :func:`axisdot.explain` gives for it. It
+        is worked out from the equation (:mod:`axisdot.dense_spec`), never by building
+        or changing the layer; an input a built layer's kernel does not fit is refused.
+
+        >>> EinsumDense("abc,cd->abd", (None, 8), bias_axes="d").explain((2, 5, 16)).weights
+        {'kernel': (16, 8), 'bias': (8,)}
+        """
+        if len(input_shapes) != 1:
+            raise AxisdotTypeError(f"explain(EinsumDense): give the input shape, got {len(input_shapes)} shapes")
+        shape = full_shape(input_shapes[0], "input", "EinsumDense")
+        part = dense_part(self.spec_equation, self.partial_output_shape, self.bias_axes, shape)
+        self._check_weights(part.spec, shape)
+        notes = []
         if self.bias_axes:
-            parts.append(f"bias_axes={self.bias_axes!r}")
+            notes.append(f"then the bias {shape_text(part.spec.bias_shape)} is added (broadcast over the output)")
         if self.activation_name != "linear":
-            parts.append(f"activation={self.activation_name!r}")
+            notes.append(f"then the activation {self.activation_name!r}")
         if self.lora_enabled:
-            parts.append(f"lora_rank={self.lora_rank}, lora_alpha={self.lora_alpha}")
-        return ", ".join(parts)
+            notes.append(f"the kernel is kernel + {self.lora_alpha}/{self.lora_rank} * lora_kernel_a @ lora_kernel_b")
+        return dense_explanation(constructor_line("EinsumDense", self.get_config()), part, notes)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -397,8 +310,6 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
         """The module for a live ``keras.layers.EinsumDense``, with its weights (LoRA
         included). Needs keras only to read the layer."""
         check_class(layer, "EinsumDense")
-        import numpy as np
-
         config = dict(layer.get_config())
         build = layer.get_build_config() if layer.built else None
         input_shape = (build or {}).get("input_shape")
@@ -408,32 +319,12 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
         lora = bool(getattr(layer, "lora_enabled", False))
         config.pop("lora_rank", None)
         module = cls.from_config(config, input_shape=input_shape)
-        raw = getattr(layer, "_kernel", None)
-        kernel = raw if raw is not None else layer.kernel
-        with torch.no_grad():
-            module.kernel.copy_(torch.as_tensor(np.asarray(kernel)))
-            if module.bias is not None:
-                module.bias.copy_(torch.as_tensor(np.asarray(layer.bias)))
-            if lora:
-                module.enable_lora(layer.lora_rank, getattr(layer, "lora_alpha", layer.lora_rank))
-                module.lora_kernel_a.copy_(torch.as_tensor(np.asarray(layer.lora_kernel_a)))  # type: ignore[union-attr]
-                module.lora_kernel_b.copy_(torch.as_tensor(np.asarray(layer.lora_kernel_b)))  # type: ignore[union-attr]
+        raw = getattr(layer, "_kernel", None)  # Keras's own kernel, without a LoRA update merged in
+        weights = {"kernel": raw if raw is not None else layer.kernel}
+        if module.bias is not None:
+            weights["bias"] = layer.bias
+        if lora:
+            module.enable_lora(layer.lora_rank, getattr(layer, "lora_alpha", layer.lora_rank))
+            weights.update(lora_kernel_a=layer.lora_kernel_a, lora_kernel_b=layer.lora_kernel_b)
+        load_keras_weights(module, weights, where=f"EinsumDense.from_keras({layer.name!r})")
         return module
-
-
-_POLICY_DTYPES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
-                  "bfloat16": torch.bfloat16, "mixed_float16": torch.float32, "mixed_bfloat16": torch.float32}
-
-
-def policy_dtype(policy: Any) -> Optional[torch.dtype]:
-    """The parameters' dtype of a Keras dtype policy (a name or a serialized policy)."""
-    if policy is None:
-        return None
-    if isinstance(policy, dict):
-        if policy.get("class_name") not in (None, "DTypePolicy", "FloatDTypePolicy"):
-            raise ArgumentError(f"dtype policy {policy.get('class_name')!r}: quantized Keras layers are not "
-                                f"supported (their weights are stored quantized)")
-        policy = (policy.get("config") or {}).get("name")
-    if policy not in _POLICY_DTYPES:
-        raise ArgumentError(f"dtype policy {policy!r} is not one axisdot knows ({', '.join(_POLICY_DTYPES)})")
-    return _POLICY_DTYPES[policy]

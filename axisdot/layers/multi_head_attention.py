@@ -23,10 +23,15 @@ from torch.nn.parameter import UninitializedParameter, is_lazy
 
 from .. import cache as _cache
 from ..attention_spec import AttentionSpec, analyze_attention, attention_axes_arg, check_heads
+from ..dense_spec import output_shape_arg, parse_dense_equation
 from ..errors import ArgumentError, AxisdotTypeError, OperandError, ShapeError
+from ..layer_explanation import DensePart, LayerExplanation, attention_explanation, full_shape
 from . import initializers
-from .einsum_dense import EinsumDense, policy_dtype
+from .constructor import constructor_args, constructor_line
+from .dense_plan import dense_part
+from .einsum_dense import EinsumDense
 from .keras_classes import check_class
+from .keras_interop import load_keras_weights, policy_dtype
 
 __all__ = ["MultiHeadAttention"]
 
@@ -156,26 +161,30 @@ class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
     def _has_bias(self, projection: str) -> bool:
         return self.key_use_bias if projection == "key_dense" else self.use_bias
 
+    def _analyze(self, query_shape: Shape, value_shape: Shape, key_shape: Optional[Shape]) -> AttentionSpec:
+        return analyze_attention(query_shape, value_shape, key_shape, self.num_heads, self.key_dim, self.value_dim,
+                                 self.output_shape, self.attention_axes)
+
+    def _projections(self, spec: AttentionSpec) -> dict[str, tuple[tuple[str, str, Any], Shape, Optional[str]]]:
+        """Each projection's ``((equation, bias axes, output shape), input shape,
+        activation)``, by name, its bias axes None where it has no bias."""
+        table = {"query_dense": (spec.query_projection, spec.query_shape, None),
+                 "key_dense": (spec.key_projection, spec.key_shape, None),
+                 "value_dense": (spec.value_projection, spec.value_shape, None)}
+        if self.use_gate:
+            table["gate_dense"] = (spec.value_projection, spec.query_shape, "sigmoid")
+        table["output_dense"] = (spec.output_projection, spec.output_projection_input, None)
+        return {name: ((eq, bias if self._has_bias(name) else None, out), shape, activation)
+                for name, ((eq, bias, out), shape, activation) in table.items()}
+
     def projections(self, query_shape: Shape, value_shape: Shape, key_shape: Optional[Shape] = None
                     ) -> tuple[AttentionSpec, dict[str, tuple[EinsumDense, Shape]]]:
         """The attention spec for inputs of these shapes, and each projection as an
         unbuilt EinsumDense with the shape of its input. Changes nothing in the layer."""
-        spec = analyze_attention(query_shape, value_shape, key_shape, self.num_heads, self.key_dim, self.value_dim,
-                                 self.output_shape, self.attention_axes)
-
-        def dense(projection: tuple, shape: Shape, activation: Any = None, name: str = "") -> tuple[EinsumDense, Shape]:
-            equation, bias, out = projection
-            return EinsumDense(equation, out, activation, bias if self._has_bias(name) else None,
-                               kernel_initializer=self.kernel_initializer, bias_initializer=self.bias_initializer,
-                               **self._factory), shape
-
-        layers = {"query_dense": dense(spec.query_projection, spec.query_shape),
-                  "key_dense": dense(spec.key_projection, spec.key_shape, name="key_dense"),
-                  "value_dense": dense(spec.value_projection, spec.value_shape)}
-        if self.use_gate:
-            layers["gate_dense"] = dense(spec.value_projection, spec.query_shape, "sigmoid")
-        layers["output_dense"] = dense(spec.output_projection, spec.output_projection_input)
-        return spec, layers
+        spec = self._analyze(query_shape, value_shape, key_shape)
+        return spec, {name: (EinsumDense(equation, out, activation, bias, kernel_initializer=self.kernel_initializer,
+                                         bias_initializer=self.bias_initializer, **self._factory), shape)
+                      for name, ((equation, bias, out), shape, activation) in self._projections(spec).items()}
 
     def build(self, query_shape: Shape, value_shape: Shape, key_shape: Optional[Shape] = None) -> None:
         """Build the projections for inputs of these shapes (Keras's ``build``). Each
@@ -366,22 +375,40 @@ class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
         return out, probs
 
     def extra_repr(self) -> str:
-        parts = [f"num_heads={self.num_heads}", f"key_dim={self.key_dim}"]
-        if self.value_dim != self.key_dim:
-            parts.append(f"value_dim={self.value_dim}")
-        if self.dropout:
-            parts.append(f"dropout={self.dropout}")
-        if self.output_shape:
-            parts.append(f"output_shape={self.output_shape}")
-        if self.spec is not None:
-            parts.append(f"attention_axes={self.spec.axes}")
-        elif self.attention_axes is not None:
-            parts.append(f"attention_axes={self.attention_axes}")
-        if self.use_gate:
-            parts.append("use_gate=True")
-        if self.sliding_window is not None:
-            parts.append(f"sliding_window={self.sliding_window}")
-        return ", ".join(parts) + ("" if self.spec is not None else ", unbuilt")
+        return ", ".join(constructor_args("MultiHeadAttention", self.get_config())) + (
+            "" if self.spec is not None else ", unbuilt")
+
+    def explain(self, *input_shapes: Shape) -> LayerExplanation:
+        """The contractions this layer runs on a query of the first shape (and a value
+        and key of the next, where they differ; batch axis included), its weights and
+        FLOPs: what :func:`axisdot.explain` gives for it. Worked out from the attention
+        and dense specs (:mod:`axisdot.attention_spec`), never by building or changing
+        the layer; a query a built layer does not take is refused.
+
+        >>> MultiHeadAttention(num_heads=2, key_dim=4).explain((2, 5, 8)).equations["scores"]
+        'aecd,abcd->acbe'
+        """
+        if not 1 <= len(input_shapes) <= 3:
+            raise AxisdotTypeError("explain(MultiHeadAttention): give the query shape, and the value and key "
+                                   "shapes when they differ")
+        name = "MultiHeadAttention"
+        query = full_shape(input_shapes[0], "query", name)
+        value = full_shape(input_shapes[1], "value", name) if len(input_shapes) > 1 else query
+        key = full_shape(input_shapes[2], "key", name) if len(input_shapes) > 2 else value
+        built = self.spec
+        if built is not None and built.query_shape[1:] != query[1:] and None not in built.query_shape[1:]:
+            raise ShapeError(f"explain(MultiHeadAttention): the layer is built for queries {built.query_shape}, "
+                             f"got {query}")
+        spec = self._analyze(query, value, key)
+        parts: dict[str, DensePart] = {}
+        for projection, ((equation, bias, out), shape, _) in self._projections(spec).items():
+            parsed = parse_dense_equation(equation)
+            parts[projection] = dense_part(parsed, output_shape_arg(out, parsed), bias, shape)  # type: ignore[arg-type]
+        fused = len(query) == 3 and self.dropout == 0.0
+        notes = (f"softmax over the scores' axes {spec.softmax_axes}, masks as Keras applies them",
+                 "runs as torch.nn.functional.scaled_dot_product_attention (as Keras fuses it) unless the scores "
+                 "are returned" if fused else "runs the scores and combine equations as planned contractions")
+        return attention_explanation(constructor_line(name, self.get_config()), spec, parts, notes)
 
     # -- Keras configs and layers ---------------------------------------------------------
 
@@ -422,8 +449,6 @@ class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
     def from_keras(cls, layer: Any) -> "MultiHeadAttention":
         """The module for a live, built ``keras.layers.MultiHeadAttention`` (or a subclass
         computing the same, see :mod:`axisdot.layers.keras_classes`), with its weights."""
-        import numpy as np
-
         check_class(layer, "MultiHeadAttention")
         if not layer.built:
             raise ArgumentError(f"MultiHeadAttention.from_keras: the Keras layer {layer.name!r} is not built yet; "
@@ -434,14 +459,14 @@ class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
             config["key_use_bias"] = False
         module = cls.from_config(config, query_shape=shapes.get("query_shape"),
                                  value_shape=shapes.get("value_shape"), key_shape=shapes.get("key_shape"))
-        pairs = [("query_dense", layer.query_dense), ("key_dense", layer.key_dense),
-                 ("value_dense", layer.value_dense), ("output_dense", layer.output_dense)]
+        sources = {"query_dense": layer.query_dense, "key_dense": layer.key_dense, "value_dense": layer.value_dense,
+                   "output_dense": layer.output_dense}
         if module.use_gate:
-            pairs.append(("gate_dense", layer._gate_dense))
-        with torch.no_grad():
-            for name, sub in pairs:
-                mine = getattr(module, name)
-                mine.kernel.copy_(torch.as_tensor(np.asarray(sub.kernel)))
-                if mine.bias is not None:
-                    mine.bias.copy_(torch.as_tensor(np.asarray(sub.bias)))
+            sources["gate_dense"] = layer._gate_dense  # Keras keeps its gate under a private name
+        weights = {}
+        for name, sub in sources.items():
+            weights[f"{name}.kernel"] = sub.kernel
+            if getattr(module, name).bias is not None:
+                weights[f"{name}.bias"] = sub.bias
+        load_keras_weights(module, weights, where=f"MultiHeadAttention.from_keras({layer.name!r})")
         return module

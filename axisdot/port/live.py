@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Optional
 
 from ..errors import AxisdotError, ModelFileError
+from ..layers.keras_interop import weight_shapes
 from .archive import ModelArchive
 from .registry import PortedLayer, build
 from .walk import LayerEntry
@@ -128,7 +129,7 @@ def _port_live(path: str, kind: str, layer: Any) -> PortedLayer:
     ported = build(LayerEntry(path, kind, config, "", node))
     module = {"Dot": Dot, "EinsumDense": EinsumDense, "MultiHeadAttention": MultiHeadAttention}[kind].from_keras(layer)
     ported.module = module
-    ported.weights = {k: list(v.shape) for k, v in module.state_dict().items()}
+    ported.weights = weight_shapes(module)
     return ported
 
 

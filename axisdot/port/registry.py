@@ -12,9 +12,11 @@ from typing import Any, Callable, Optional
 import torch
 from torch.nn.parameter import UninitializedParameter
 
-from ..errors import AxisdotError, ModelFileError
+from ..errors import AxisdotError, ModelFileError, ShapeError
 from ..explanation import explain
 from ..layers import Dot, EinsumDense, MultiHeadAttention, activations
+from ..layers.constructor import constructor_line
+from ..layers.keras_interop import load_keras_weights, weight_shapes
 from .hdf5 import WeightsFile
 from .walk import LayerEntry
 
@@ -63,11 +65,6 @@ def _shape(value: Any) -> Shape:
     return list(value) if isinstance(value, (list, tuple)) else None
 
 
-def _weights(module: torch.nn.Module) -> dict[str, list[int]]:
-    return {k: list(v.shape) for k, v in module.state_dict(keep_vars=True).items()
-            if not isinstance(v, UninitializedParameter)}
-
-
 def _as_tuple(value: Any) -> Any:
     return tuple(_as_tuple(v) for v in value) if isinstance(value, list) else value
 
@@ -92,7 +89,7 @@ def _build_dot(entry: LayerEntry) -> PortedLayer:
         equations, code = {"dot": e.equation}, e.code
         out = _shape(e.output_shape)
     return PortedLayer(entry.name, "Dot", {"axes": axes, "normalize": normalize}, shapes, equations, out,
-                       f"axisdot.Dot(axes={axes!r}, normalize={normalize!r})", code, {}, module)
+                       constructor_line("Dot", module.get_config()), code, {}, module)
 
 
 # -- EinsumDense ----------------------------------------------------------------------------
@@ -104,13 +101,6 @@ def _build_dense(entry: LayerEntry) -> PortedLayer:
     shape = built if isinstance(built, list) else (calls[0] if calls and isinstance(calls[0], list) else None)
     module = EinsumDense.from_config(entry.config, input_shape=shape)
     cfg = module.get_config()
-    args = [repr(cfg["equation"]), f"output_shape={tuple(cfg['output_shape'])!r}"]
-    if cfg["bias_axes"]:
-        args.append(f"bias_axes={cfg['bias_axes']!r}")
-    if cfg["activation"] != "linear":
-        args.append(f"activation={cfg['activation']!r}")
-    if cfg.get("lora_rank"):
-        args.append(f"lora_rank={cfg['lora_rank']}, lora_alpha={cfg['lora_alpha']}")
     equations, out, code = {}, None, None
     if module.spec is not None:
         equation = module.spec_equation.explicit(len(module.spec.input_shape))
@@ -122,7 +112,7 @@ def _build_dense(entry: LayerEntry) -> PortedLayer:
     if cfg.get("lora_rank"):
         config.update(lora_rank=cfg["lora_rank"], lora_alpha=cfg["lora_alpha"])
     return PortedLayer(entry.name, "EinsumDense", config, None if shape is None else [shape], equations, out,
-                       f"axisdot.EinsumDense({', '.join(args)})", code, _weights(module), module)
+                       constructor_line("EinsumDense", cfg), code, weight_shapes(module), module)
 
 
 Slots = tuple[list[tuple[str, Any]], dict[str, torch.Tensor]]
@@ -153,22 +143,16 @@ def _build_attention(entry: LayerEntry) -> PortedLayer:
         k = calls[2] if len(calls) > 2 else None
     module = MultiHeadAttention.from_config(entry.config, query_shape=q, value_shape=v, key_shape=k)
     config = module.get_config()
-    args = [f"num_heads={module.num_heads}", f"key_dim={module.key_dim}"]
-    for key, default in (("value_dim", module.key_dim), ("dropout", 0.0), ("use_bias", True), ("output_shape", None),
-                         ("use_gate", False), ("sliding_window", None), ("key_use_bias", None)):
-        if config.get(key) != default and config.get(key) is not None:
-            args.append(f"{key}={_as_tuple(config[key])!r}")
     equations, out, inputs = {}, None, None
     if module.spec is not None:
         spec = module.spec
-        args.append(f"attention_axes={spec.axes!r}")
         equations = {"query": spec.query_projection[0], "key": spec.key_projection[0],
                      "value": spec.value_projection[0], "scores": spec.dot_product_equation,
                      "combine": spec.combine_equation, "output projection": spec.output_projection[0]}
         out = list(spec.query_shape[:-1]) + list(module.output_shape or spec.query_shape[-1:])
         inputs = [list(spec.query_shape), list(spec.value_shape)] + ([list(spec.key_shape)] if k is not None else [])
     return PortedLayer(entry.name, "MultiHeadAttention", config, inputs, equations, out,
-                       f"axisdot.MultiHeadAttention({', '.join(args)})", None, _weights(module), module)
+                       constructor_line("MultiHeadAttention", config), None, weight_shapes(module), module)
 
 
 def _attention_slots(module: MultiHeadAttention, weights: WeightsFile, group: Any, layer: str) -> Slots:
@@ -239,10 +223,9 @@ def load_weights(ported: PortedLayer, entry: LayerEntry, weights: WeightsFile) -
         own = module.state_dict(keep_vars=True)
         required = [(key, dataset, None if isinstance(own[key], UninitializedParameter) else tuple(own[key].shape))
                     for key, dataset in slots]
-        state = {key: value.to(own[key].dtype) for key, value in weights.read(entry.name, required).items()}
+        state = weights.read(entry.name, required)
         try:
-            module.load_state_dict({**state, **zeros}, strict=True, assign=True)
-        except RuntimeError as err:
-            raise ModelFileError(f"{weights.source}: layer {entry.name!r}: its weights do not fit the layer ({err})") \
-                from None
-    ported.weights = _weights(module)
+            load_keras_weights(module, {**state, **zeros}, where=f"{weights.source}: layer {entry.name!r}", assign=True)
+        except ShapeError as err:
+            raise ModelFileError(str(err)) from None
+    ported.weights = weight_shapes(module)

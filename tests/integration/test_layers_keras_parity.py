@@ -11,7 +11,7 @@ import torch
 from hypothesis import given, strategies as st
 
 import axisdot
-from axisdot.layers import einsum_dense
+from axisdot.layers import dense_plan  # SMALL_DENSE_OUTPUT lives there (issue 19 split)
 from axisdot.testing import strategies as ads
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -36,7 +36,7 @@ PATHS = {"unfused": 2**62, "F.linear": -1}
 @given(config=ads.einsum_dense_configs(), data=st.data())
 def test_einsum_dense_equals_keras_with_its_gradients(path, config, data):
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(einsum_dense, "SMALL_DENSE_OUTPUT", PATHS[path])
+        patch.setattr(dense_plan, "SMALL_DENSE_OUTPUT", PATHS[path])
         _einsum_dense_equals_keras(config, data)
 
 
@@ -80,7 +80,7 @@ def _keras_mha(config, dtype):
 @given(config=ads.attention_configs(), data=st.data())
 def test_multi_head_attention_equals_keras_with_its_gradients(path, dtype, config, data):
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(einsum_dense, "SMALL_DENSE_OUTPUT", PATHS[path])
+        patch.setattr(dense_plan, "SMALL_DENSE_OUTPUT", PATHS[path])
         _attention_equals_keras(dtype, config, data)
 
 

@@ -1,0 +1,106 @@
+"""Each layer explains itself (issue 19): ``layer.explain(*shapes)`` is what
+``axisdot.explain(layer, *shapes)`` gives, the same report as before explain moved into
+the layers (recorded in ``layer_explain_reports.json`` by the code before the move), and
+explaining never builds or changes the layer."""
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+import pytest
+import torch
+from torch.nn.parameter import is_lazy
+
+import axisdot
+from axisdot import Dot, EinsumDense, MultiHeadAttention
+from axisdot.layers.constructor import constructor_line
+
+sys.path.insert(0, str(pathlib.Path(__file__).parent))
+from layer_explain_cases import CASES, normalized, without_cache_state  # noqa: E402
+
+RECORDED = json.loads((pathlib.Path(__file__).parent / "layer_explain_reports.json").read_text())
+cases = pytest.mark.parametrize("name", list(CASES), ids=list(CASES))
+
+
+def _header(module):
+    return constructor_line(type(module).__name__, module.get_config())
+
+
+@cases
+def test_a_layer_s_report_is_the_one_recorded_before_explain_moved_into_the_layer(name):
+    make, shapes = CASES[name]
+    module = make()
+    e = axisdot.explain(module, *shapes)
+    recorded = RECORDED[name]
+    # every line but the first, and every field but the layer's line, as recorded
+    assert normalized(str(e)).splitlines()[1:] == recorded["report"].splitlines()[1:]
+    assert {**without_cache_state(e.to_dict()), "layer": None} == {**recorded["data"], "layer": None}
+    # the first line is now the constructor line: the same whether the layer is built or not
+    assert e.layer == _header(module) == str(e).splitlines()[0]
+    assert "unbuilt" not in e.layer and "kernel=" not in e.layer
+
+
+@cases
+def test_axisdot_explain_of_a_layer_is_the_layer_s_own_explain(name):
+    make, shapes = CASES[name]
+    module = make()
+    assert without_cache_state(axisdot.explain(module, *shapes).to_dict()) == \
+        without_cache_state(module.explain(*shapes).to_dict())
+
+
+def _state(module):
+    """What explaining must leave as it was: which parameters exist, are lazy, their
+    shapes, dtypes and values, the submodules, the build state and the hooks."""
+    params = [(name, is_lazy(p), None if is_lazy(p) else (tuple(p.shape), p.dtype, p.detach().clone()))
+              for name, p in module.named_parameters()]
+    return dict(params=params, count=sum(0 if is_lazy(p) else p.numel() for p in module.parameters()),
+                modules=[(name, type(m).__name__) for name, m in module.named_modules()],
+                built=getattr(module, "spec", None), repr=repr(module), hooks=len(module._forward_pre_hooks),
+                lazy=module.has_uninitialized_params() if hasattr(module, "has_uninitialized_params") else None)
+
+
+def _same(a, b):
+    for (na, la, va), (nb, lb, vb) in zip(a["params"], b["params"]):
+        assert (na, la) == (nb, lb)
+        if va is not None:
+            assert va[:2] == vb[:2] and torch.equal(va[2], vb[2]), na
+    assert len(a["params"]) == len(b["params"])
+    assert {k: v for k, v in a.items() if k != "params"} == {k: v for k, v in b.items() if k != "params"}
+
+
+@cases
+def test_explaining_never_builds_or_changes_the_layer(name):
+    make, shapes = CASES[name]
+    module = make()
+    before = _state(module)
+    module.explain(*shapes)
+    axisdot.explain(module, *shapes)
+    _same(_state(module), before)
+
+
+@pytest.mark.parametrize("module, shapes, fragment", [
+    (Dot(1), [(2, 3)], "give the shapes of x and y, got 1"),
+    (EinsumDense("ab,bc->ac", 4), [(2, 3), (2, 3)], "give the input shape, got 2"),
+    (MultiHeadAttention(2, 4), [], "give the query shape"),
+    (EinsumDense("ab,bc->ac", 4), [(None, 3)], "None is not a size"),
+    (MultiHeadAttention(2, 4), [(2, 5, 8), "value"], "the value shape must be a tuple of sizes"),
+], ids=["Dot, one shape", "EinsumDense, two shapes", "MHA, none", "EinsumDense, None", "MHA, a string"])
+def test_a_layer_refuses_shapes_it_cannot_explain_with_a_type_error_naming_it(module, shapes, fragment):
+    for explain in (module.explain, lambda *s: axisdot.explain(module, *s)):
+        with pytest.raises(axisdot.AxisdotTypeError, match=fragment):
+            explain(*shapes)
+
+
+def test_a_built_layer_refuses_to_explain_inputs_it_does_not_take():
+    dense = EinsumDense("abc,cd->abd", (None, 4), input_shape=(None, 5, 16))
+    with pytest.raises(axisdot.ShapeError, match=r"needs a kernel of shape \(12, 4\)"):
+        dense.explain((2, 5, 12))
+    mha = MultiHeadAttention(2, 4, query_shape=(None, 5, 8))
+    with pytest.raises(axisdot.ShapeError, match="built for queries"):
+        mha.explain((2, 5, 6))
+
+
+def test_a_module_that_cannot_explain_itself_is_named():
+    with pytest.raises(axisdot.AxisdotTypeError, match="cannot explain a Linear"):
+        axisdot.explain(torch.nn.Linear(2, 3), (2, 2))
