@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from . import reference as ref
-from .strategies import EinsumProblem, Problem, _contracted
+from .strategies import EinsumProblem, Problem, contracted_axes
 
 __all__ = ["tolerance", "assert_matches", "problem_tensors"]
 
@@ -50,7 +50,7 @@ def _n_terms(problem: Union[Problem, EinsumProblem]) -> int:
         return _einsum_terms(problem)
     xr = len(problem.x_shape)
     if problem.func in ("dot", "batch_dot"):
-        axes = _contracted(problem)[0]
+        axes = contracted_axes(problem)[0]
     elif problem.func == "tensordot" and isinstance(problem.axes, int):
         axes = list(range(xr - problem.axes, xr))
     else:
@@ -64,7 +64,7 @@ def _einsum_terms(problem: EinsumProblem) -> int:
         terms = [list(t) for t in problem.sublists[0]]
         output = None if problem.sublists[1] is None else list(problem.sublists[1])
     else:
-        terms, output = ref._string_terms(problem.equation)
+        terms, output = ref.string_terms(problem.equation)
     sizes: dict[Any, int] = {}
     ell = 1
     for term, shape in zip(terms, problem.shapes):

@@ -164,7 +164,8 @@ def _ascii_equation(terms: Sequence[Sequence[Any]], output: Sequence[Any]) -> st
     return ",".join("".join(table[lab] for lab in t) for t in terms) + "->" + "".join(table[lab] for lab in output)
 
 
-def _string_terms(equation: str) -> tuple[list[list[Any]], Any]:
+def string_terms(equation: str) -> tuple[list[list[Any]], Any]:
+    """An einsum equation's input terms and output as lists of labels (None: implicit)."""
     eq = equation.replace(" ", "")
     lhs, arrow, rhs = eq.partition("->")
 
@@ -181,7 +182,7 @@ def reference_einsum(*args: Any) -> np.ndarray:
     ``reference_einsum(op0, sublist0, op1, sublist1, ..., [output])`` (any int labels).
     Labels are renamed to NumPy's 52 letters first, keeping their order."""
     if isinstance(args[0], str):
-        terms, output = _string_terms(args[0])
+        terms, output = string_terms(args[0])
         operands = args[1:]
     else:
         operands = list(args[0::2])

@@ -547,7 +547,7 @@ def _mutate_size(draw: st.DrawFn, p: Problem, xa: int, ya: int, rule: str) -> In
                           f"x axis {xa} has size {p.x_shape[xa]}, y axis {ya} has size {ys[ya]}")
 
 
-def _contracted(p: Problem) -> tuple[list[int], list[int]]:
+def contracted_axes(p: Problem) -> tuple[list[int], list[int]]:
     """Non-negative contracted axes of a valid Keras-style problem."""
     xr, yr = len(p.x_shape), len(p.y_shape)
     axes = p.axes
@@ -566,7 +566,7 @@ def _invalid_keras(draw: st.DrawFn, func: str, max_rank: int, max_side: int, rul
     make = dot_problems if func == "dot" else batch_dot_problems
     p = draw(make(min_rank=2, max_rank=max_rank, min_side=1, max_side=max_side, max_batch=max_side))
     xr, yr = len(p.x_shape), len(p.y_shape)
-    cx, cy = _contracted(p)
+    cx, cy = contracted_axes(p)
     if rule == "size mismatch":
         i = draw(st.integers(0, len(cx) - 1))
         return _mutate_size(draw, p, cx[i], cy[i], rule)
