@@ -4,9 +4,11 @@ The stages, one module each: :mod:`~axisdot.port.archive` reads the file (config
 where the weights lie), :mod:`~axisdot.port.walk` walks the config (nested models too)
 and places each layer's weights, :mod:`~axisdot.port.registry` turns each supported
 Keras class (``Dot``, ``EinsumDense``, ``MultiHeadAttention``) into a module,
-:mod:`~axisdot.port.hdf5` reads its weights through checks, :mod:`~axisdot.port.report`
-prints the result for the command line. Keras itself is never imported, and nothing in
-a model file is ever executed.
+:mod:`~axisdot.port.hdf5` reads its weights through checks, :mod:`~axisdot.port.hidden`
+names the custom layers whose configs hide what they hold, :mod:`~axisdot.port.live`
+ports those through Keras where it is installed, :mod:`~axisdot.port.report` prints the
+result for the command line. Nothing in a model file is ever executed; Keras is
+imported only for models of custom classes.
 
 A model file is untrusted data: every size it declares is checked against
 :mod:`~axisdot.port.limits` and against what it stores before anything is allocated,
@@ -19,14 +21,14 @@ nothing outside the file is read, and every refusal is a
 """
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 from typing import Iterable, Optional, Union
 
 from ..errors import ModelFileError
 from .archive import ModelArchive, read_archive
 from .limits import DEFAULT_LIMITS, Limits
-from .live import PACKAGES, NotPorted, custom_packages, keras_can_build, load_live
+from .hidden import NotPorted, hidden_layers, not_ported
+from .live import PACKAGES, custom_packages, keras_can_build, load_live
 from .registry import PORTERS, PortedLayer, Porter, build, load_weights, register
 from .walk import LayerEntry, walk
 
@@ -43,45 +45,10 @@ class Ported(list):  # type: ignore[type-arg]
         self.not_ported: list[NotPorted] = list(not_ported)
 
 
-def _is_custom(node: dict) -> bool:
-    """A class from outside Keras (KerasHub's, a user's registered class)."""
-    module = node.get("module")
-    return bool(node.get("registered_name")) or (isinstance(module, str) and not module.startswith("keras"))
-
-
-def _hidden(archive: ModelArchive) -> list[LayerEntry]:
-    """The custom layers (or a custom model) whose configs do not list their sublayers:
-    the config cannot say what they hold."""
-    config = archive.config
-    if not isinstance(config["config"].get("layers"), list):  # the model itself: a KerasHub backbone, ...
-        name = str(config["config"].get("name") or config["class_name"])
-        return [LayerEntry(name, str(config.get("registered_name") or config["class_name"]), config["config"], "",
-                           config)] if _is_custom(config) else []
-    return [e for e in walk(config, archive.limits.max_layers) if e.class_name not in PORTERS and _is_custom(e.node)]
-
-
-def _not_ported(archive: ModelArchive, hidden: list[LayerEntry], why: str) -> list[NotPorted]:
-    """Each hidden layer, with the variables its weights hold where the file has weights
-    (counted through the checked reader: no data is read)."""
-    counts: dict[str, Optional[int]] = {entry.name: None for entry in hidden}
-    if archive.weights_member is not None:
-        with contextlib.suppress(ModelFileError), archive.weights() as weights:
-            for entry in hidden:
-                group = weights.find_group(entry.name, entry.h5_path) if entry.h5_path else weights.group("", "")
-                counts[entry.name] = None if group is None else weights.count_variables(group, entry.name)
-    out = []
-    for entry in hidden:
-        n = counts[entry.name]
-        held = "" if n is None else f"; its weights hold {n} variable{'s' if n != 1 else ''}"
-        out.append(NotPorted(entry.name, str(entry.node.get("registered_name") or entry.class_name),
-                             f"a custom class whose config does not list its sublayers{held}: {why}"))
-    return [item for item, entry in zip(out, hidden) if counts[entry.name] != 0]
-
-
 def _port(path: Union[str, Path], limits: Limits, weights: bool, keras: Optional[bool],
           packages: Iterable[str]) -> Ported:
     archive = read_archive(path, limits)
-    hidden = _hidden(archive)
+    hidden = hidden_layers(archive)
     why = "load it with Keras installed to port what they hold"
     if hidden and keras is not False:
         modules = [e.node.get("module") for e in hidden if isinstance(e.node.get("module"), str)]
@@ -97,7 +64,7 @@ def _port(path: Union[str, Path], limits: Limits, weights: bool, keras: Optional
         with archive.weights() as file:
             for layer, entry in zip(ported, entries):
                 load_weights(layer, entry, file)
-    return Ported(ported, _not_ported(archive, hidden, why) if hidden else ())
+    return Ported(ported, not_ported(archive, hidden, why) if hidden else ())
 
 
 def port(path: Union[str, Path], limits: Limits = DEFAULT_LIMITS, *, keras: Optional[bool] = None,

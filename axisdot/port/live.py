@@ -18,31 +18,19 @@ import importlib
 import importlib.util
 import json
 import os
-from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Optional
 
 from ..errors import AxisdotError, ModelFileError
 from ..layers.keras_interop import weight_shapes
 from .archive import ModelArchive
+from .hidden import NotPorted
 from .registry import PortedLayer, build
 from .walk import LayerEntry
 
-__all__ = ["PACKAGES", "NotPorted", "custom_packages", "keras_can_build", "load_live"]
+__all__ = ["PACKAGES", "custom_packages", "keras_can_build", "load_live"]
 
 #: Packages whose Keras classes a model file may name and axisdot will import to build it.
 PACKAGES = ("keras_hub", "keras_nlp", "keras_cv", "keras_rs")
-
-
-@dataclass(frozen=True)
-class NotPorted:
-    """A layer axisdot did not port, and why."""
-
-    name: str  #: its path in the model
-    class_name: str
-    reason: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "class_name": self.class_name, "reason": self.reason}
 
 
 def custom_packages(modules: Iterable[str]) -> set[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Optional, Sequence
 
 from ..render import shape_text
-from .live import NotPorted
+from .hidden import NotPorted
 from .registry import PortedLayer
 
 __all__ = ["report"]
