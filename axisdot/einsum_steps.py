@@ -20,7 +20,7 @@ from .einsum_path import kept_letters
 from .plan import Plan
 from .spec import Spec
 
-__all__ = ["StepFn", "build_step"]
+__all__ = ["StepFn", "build_step", "pairwise", "reduced_order"]
 
 StepFn = Callable[..., torch.Tensor]
 
@@ -58,11 +58,9 @@ def _pairwise(a: str, b: str, out: str) -> Optional[tuple[Spec, str]]:
     return Spec(x_rank, y_rank, (bx, by), (cx, cy), keras_rank1=False, free=(fx, fy)), batch + a_free + b_free
 
 
-def _reducer(sub: str, keep: str) -> tuple[Optional[Callable[[torch.Tensor], torch.Tensor]], str]:
-    """Take the diagonal of each repeated letter of ``sub`` and sum the letters not in
-    ``keep`` (keeping the dtype: the result dtype is settled before any step runs)."""
-    if len(set(sub)) == len(sub) and set(keep).issuperset(sub):
-        return None, sub
+def _reductions(sub: str, keep: str) -> tuple[list[tuple[str, tuple[int, ...]]], str]:
+    """The diagonals and sums that reduce ``sub`` to letters of ``keep``, each once, and
+    the letter order they leave."""
     ops: list[tuple[str, tuple[int, ...]]] = []
     while len(set(sub)) != len(sub):
         c = next(c for c in sub if sub.count(c) > 1)  # the first repeated letter
@@ -74,6 +72,26 @@ def _reducer(sub: str, keep: str) -> tuple[Optional[Callable[[torch.Tensor], tor
     if summed:
         ops.append(("sum", summed))
         sub = "".join(c for c in sub if c in keep)
+    return ops, sub
+
+
+#: the dot_general spec of a step and the letter order its plan returns (public name)
+pairwise = _pairwise
+
+
+def reduced_order(sub: str, keep: str) -> str:
+    """The letters of ``sub`` a step keeps before its product (see :func:`_reducer`)."""
+    if len(set(sub)) == len(sub) and set(keep).issuperset(sub):
+        return sub
+    return _reductions(sub, keep)[1]
+
+
+def _reducer(sub: str, keep: str) -> tuple[Optional[Callable[[torch.Tensor], torch.Tensor]], str]:
+    """Take the diagonal of each repeated letter of ``sub`` and sum the letters not in
+    ``keep`` (keeping the dtype: the result dtype is settled before any step runs)."""
+    if len(set(sub)) == len(sub) and set(keep).issuperset(sub):
+        return None, sub
+    ops, sub = _reductions(sub, keep)
     if not ops:
         return None, sub
 
