@@ -79,19 +79,24 @@ def _run_steps(steps: Sequence[tuple[tuple[int, ...], Callable[..., torch.Tensor
 class SizedEinsum:
     """An einsum planned for given shapes (see the module docstring).
 
-    A size given as None is unknown (a symbolic size under ``torch.compile``): it is
-    taken as :data:`NOMINAL_SIZE` for the path and checked at every call instead.
+    A size given as None is unknown (a symbolic size under ``torch.compile``): the path
+    is chosen for its hint (the size it was traced with) where ``hints`` gives one, else
+    for :data:`NOMINAL_SIZE`, and sizes are checked at every call instead. No guard is
+    added: every path gives the same result, so another size only runs a path chosen
+    for the hinted ones.
     """
 
     def __init__(self, sub: Subscripts, shapes: Sequence[Sequence[Optional[int]]], optimize: Hashable,
-                 memory_limit: Any, step: StepLookup) -> None:
+                 memory_limit: Any, step: StepLookup,
+                 hints: Optional[Sequence[Sequence[Optional[int]]]] = None) -> None:
         self.sub = sub
         self.traced = any(n is None for shape in shapes for n in shape)
         self.quoted = quoted = quote(sub.written)
-        if self.traced:
+        if self.traced:  # the path for the hinted sizes; any size runs it (checked per call)
             self.sizes = {c: NOMINAL_SIZE for c in "".join(sub.inputs)}
-            for term, shape in zip(sub.inputs, shapes):
-                for c, n in zip(term, shape):
+            for term, shape, hint in zip(sub.inputs, shapes, hints or shapes):
+                for c, n, h in zip(term, shape, hint):
+                    n = n if n is not None else h
                     if n is not None and n != 1:
                         self.sizes[c] = n
         else:
