@@ -136,8 +136,38 @@ def choose_path(inputs: Sequence[str], output: str, sizes: dict[str, int], optim
     if optimize is False:
         return _left_to_right(n)
     find = optimize if isinstance(optimize, _paths.PathOptimizer) else _paths.get_path_fn(str(optimize))
-    found = find([frozenset(t) for t in inputs], frozenset(output), sizes, limit)
-    return pairwise_path(inputs, output, sizes, tuple(tuple(step) for step in found))
+    found = tuple(tuple(step) for step in find([frozenset(t) for t in inputs], frozenset(output), sizes, limit))
+    if optimize == "auto" and limit is None and n >= SEARCH_OPERANDS:
+        found = search_harder(inputs, output, sizes, found)
+    return pairwise_path(inputs, output, sizes, found)
+
+
+#: The default ``"auto"`` searches harder (once: plans are cached) on networks of at least
+#: this many operands whose opt_einsum path costs more than :data:`SEARCH_FLOPS`.
+SEARCH_OPERANDS = 8
+SEARCH_FLOPS = 10**8
+#: The bound on that one-time search (opt_einsum's ``max_time``).
+SEARCH_SECONDS = 10.0
+
+
+def search_repeats(flops: int) -> int:
+    """Random-greedy trials for a network whose default path costs ``flops``: more the
+    dearer each call would be (16 up to 1e10 FLOPs, 64 up to 1e12, else 128)."""
+    return 16 if flops < 10**10 else 64 if flops < 10**12 else 128
+
+
+def search_harder(inputs: Sequence[str], output: str, sizes: dict[str, int], path: Path) -> Path:
+    """``path``, or a cheaper one from opt_einsum's random-greedy trials (trial ``r``
+    seeded with ``r``, so the same network gets the same path) when ``path`` costs more
+    than :data:`SEARCH_FLOPS`; at most :data:`SEARCH_SECONDS` of search."""
+    from opt_einsum.path_random import RandomGreedy
+
+    flops = path_cost(inputs, output, sizes, path)[1]
+    if flops <= SEARCH_FLOPS:
+        return path
+    search = RandomGreedy(max_repeats=search_repeats(flops), max_time=SEARCH_SECONDS)
+    found = tuple(tuple(step) for step in search([frozenset(t) for t in inputs], frozenset(output), sizes))
+    return found if path_cost(inputs, output, sizes, found)[1] < flops else path
 
 
 def path_cost(inputs: Sequence[str], output: str, sizes: dict[str, int], path: Path) -> tuple[int, int]:
