@@ -137,6 +137,8 @@ def choose_path(inputs: Sequence[str], output: str, sizes: dict[str, int], optim
         return _left_to_right(n)
     find = optimize if isinstance(optimize, _paths.PathOptimizer) else _paths.get_path_fn(str(optimize))
     found = tuple(tuple(step) for step in find([frozenset(t) for t in inputs], frozenset(output), sizes, limit))
+    if find is optimize:
+        _refuse_slicing(optimize, quoted)
     if optimize == "auto" and limit is None and n >= SEARCH_OPERANDS:
         found = search_harder(inputs, output, sizes, found)
     return pairwise_path(inputs, output, sizes, found)
@@ -168,6 +170,21 @@ def search_harder(inputs: Sequence[str], output: str, sizes: dict[str, int], pat
     search = RandomGreedy(max_repeats=search_repeats(flops), max_time=SEARCH_SECONDS)
     found = tuple(tuple(step) for step in search([frozenset(t) for t in inputs], frozenset(output), sizes))
     return found if path_cost(inputs, output, sizes, found)[1] < flops else path
+
+
+def _refuse_slicing(optimizer: Any, quoted: str) -> None:
+    """Refuse a path its optimizer meant to be run sliced (cotengra's ``HyperOptimizer``
+    with ``slicing_opts``: its ``tree`` holds the sliced letters), which axisdot would run
+    unsliced, holding the very tensors slicing avoids."""
+    tree = getattr(optimizer, "tree", None)
+    sliced = getattr(tree, "sliced_inds", None)
+    if sliced:
+        raise ArgumentError(
+            f"{quoted}: optimize={type(optimizer).__name__} chose to slice the contraction over "
+            f"{', '.join(map(repr, sliced))} ({tree.nslices} slices); axisdot runs a path unsliced, so its "
+            f"largest intermediate would be the unsliced one. Drop slicing_opts / slicing_reconf_opts, or "
+            f"contract with cotengra itself (tree.contract(arrays))"
+        )
 
 
 def path_cost(inputs: Sequence[str], output: str, sizes: dict[str, int], path: Path) -> tuple[int, int]:
