@@ -23,13 +23,11 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
-from opt_einsum.paths import PathOptimizer
 
 from . import axes as _axes
 from . import cache as _cache
 from .einsum_parse import quote
 from .einsum_path import optimize_key
-from .einsum_plan import SizedEinsum
 from .errors import AxisdotError, AxisdotTypeError, EquationError, OperandError, ShapeError, with_context
 from .fast import fast_path
 from .legacy import check_semantics, legacy_batch_dot

@@ -35,7 +35,7 @@ KEEP_ORDERS = 4
 @dataclass(frozen=True)
 class LaidStep:
     """A step as it runs: the working-list positions of its operands in the order the
-    equation names them, the equation, and the operands its plan copies (as ``x``/``y``)."""
+    equation names them, the equation, and the operands its plan copies (their letters; see :class:`StepLayout`)."""
 
     operands: tuple[int, ...]
     equation: str

@@ -19,8 +19,8 @@ from opt_einsum import paths as _paths
 
 from .errors import ArgumentError, AxisdotTypeError
 
-__all__ = ["Step", "optimize_key", "choose_path", "pairwise_path", "path_cost", "contraction_steps", "kept_letters", "step_cost", "memory_arg",
-           "STRATEGIES"]
+__all__ = ["Step", "optimize_key", "choose_path", "pairwise_path", "path_cost", "search_harder", "search_repeats",
+           "contraction_steps", "kept_letters", "step_cost", "memory_arg", "STRATEGIES"]
 
 Path = tuple[tuple[int, ...], ...]
 

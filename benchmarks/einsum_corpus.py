@@ -210,7 +210,8 @@ def _mib(n: int) -> str:
 
 
 def table(results: Sequence[dict]) -> str:
-    lines = ["| group | case | equation | axisdot ms | ÷ torch.einsum | ÷ opt_einsum | temporaries MiB axisdot / torch / opt_einsum |",
+    lines = ["| group | case | equation | axisdot ms | ÷ torch.einsum | ÷ opt_einsum "
+             "| temporaries MiB axisdot / torch / opt_einsum |",
              "|---|---|---|---:|---:|---:|---|"]
     for res in results:
         case, t, m = res["case"], res["time"], res["temporaries"]
