@@ -23,13 +23,11 @@ from __future__ import annotations
 from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
-from opt_einsum.paths import PathOptimizer
 
 from . import axes as _axes
 from . import cache as _cache
 from .einsum_parse import quote
 from .einsum_path import optimize_key
-from .einsum_plan import SizedEinsum
 from .errors import AxisdotError, AxisdotTypeError, EquationError, OperandError, ShapeError, with_context
 from .fast import fast_path
 from .legacy import check_semantics, legacy_batch_dot
@@ -300,9 +298,7 @@ def _einsum_sized(equation: Any, operands: Sequence[Any], optimize: Any, memory_
         check_tensor(t, f"operand {i}", "axisdot.einsum")
     key = optimize_key(optimize, quoted)
     shapes = tuple(tuple(t.shape) for t in operands)
-    if isinstance(key, PathOptimizer):  # its paths are its own: not cached
-        sub = _cache.einsum_subscripts(equation, tuple(len(s) for s in shapes))
-        return SizedEinsum(sub, shapes, key, memory_limit, _cache.einsum_step)(operands)
+    # a PathOptimizer object keys the cache by identity: it searches once per equation and shapes
     return _cache.einsum_for_shapes(equation, shapes, key, memory_limit)(operands)
 
 

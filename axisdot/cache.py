@@ -12,7 +12,8 @@ entry                  key                                         value
 ``einsum_subscripts``  equation, ranks                             parsed :class:`~axisdot.einsum_parse.Subscripts`
 ``einsum_ranked``      equation, ranks (one or two operands)       :class:`~axisdot.einsum_plan.RankedEinsum`
 ``einsum_sized``       equation, shapes, optimize, memory_limit    :class:`~axisdot.einsum_plan.SizedEinsum` (a path)
-``einsum_traced``      equation, static size-1 axes, optimize,     the same, for symbolic shapes
+``einsum_traced``      equation, static size-1 axes, optimize,     the same, for symbolic shapes (the path
+                       memory_limit, size hints                    chosen for the static sizes and hints)
                        memory_limit
 ``einsum_step``        one step's equation                         the step's function
 =====================  ==========================================  ====================
@@ -163,16 +164,32 @@ def einsum_sized(equation: EquationKey, shapes: tuple[tuple[int, ...], ...], opt
 
 @functools.lru_cache(maxsize=MAXSIZE)
 def einsum_traced(equation: EquationKey, pattern: tuple[tuple[Optional[int], ...], ...], optimize: Hashable,
-                  memory_limit: Any) -> SizedEinsum:
-    """``pattern``: the shapes with every size that is not a static 1 as None."""
+                  memory_limit: Any, hints: Optional[tuple[tuple[Optional[int], ...], ...]] = None) -> SizedEinsum:
+    """``pattern``: the shapes with every size that is not a static 1 as None; ``hints``:
+    the sizes the path is chosen for (static sizes, symbolic sizes' hints, None where
+    neither is known)."""
     _local.built = True
     sub = einsum_subscripts(equation, tuple(len(s) for s in pattern))
-    return SizedEinsum(sub, pattern, optimize, memory_limit, einsum_step)
+    return SizedEinsum(sub, pattern, optimize, memory_limit, einsum_step, hints)
 
 
 def size_pattern(shapes: Any) -> tuple[tuple[Optional[int], ...], ...]:
     """Symbolic shapes as an :func:`einsum_traced` key: static 1s kept, all else None."""
     return tuple(tuple(1 if n.__class__ is int and n == 1 else None for n in s) for s in shapes)
+
+
+def _hint(n: Any) -> Optional[int]:
+    """A static size, or the hint of a symbolic one (the size it was first traced with);
+    None for a size with no hint (an unbacked one)."""
+    if n.__class__ is int:
+        return n
+    hint = getattr(getattr(n, "node", None), "hint", None)
+    return hint if isinstance(hint, int) else None
+
+
+def size_hints(shapes: Any) -> tuple[tuple[Optional[int], ...], ...]:
+    """The sizes a traced plan's path is chosen for (see :func:`_hint`)."""
+    return tuple(tuple(_hint(n) for n in s) for s in shapes)
 
 
 def einsum_for_shapes(equation: EquationKey, shapes: tuple[tuple[Any, ...], ...], optimize: Hashable,
@@ -182,7 +199,7 @@ def einsum_for_shapes(equation: EquationKey, shapes: tuple[tuple[Any, ...], ...]
     that no cache is ever keyed by a symbol."""
     if all(n.__class__ is int for s in shapes for n in s):
         return einsum_sized(equation, shapes, optimize, memory_limit)
-    return einsum_traced(equation, size_pattern(shapes), optimize, memory_limit)
+    return einsum_traced(equation, size_pattern(shapes), optimize, memory_limit, size_hints(shapes))
 
 
 @functools.lru_cache(maxsize=MAXSIZE)

@@ -10,6 +10,7 @@ intermediates, and :func:`step_cost` counts FLOPs as opt_einsum counts them.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 from typing import Any, Container, Hashable, Optional, Sequence
@@ -18,8 +19,8 @@ from opt_einsum import paths as _paths
 
 from .errors import ArgumentError, AxisdotTypeError
 
-__all__ = ["Step", "optimize_key", "choose_path", "contraction_steps", "kept_letters", "step_cost", "memory_arg",
-           "STRATEGIES"]
+__all__ = ["Step", "optimize_key", "choose_path", "pairwise_path", "path_cost", "search_harder", "search_repeats",
+           "contraction_steps", "kept_letters", "step_cost", "memory_arg", "STRATEGIES"]
 
 Path = tuple[tuple[int, ...], ...]
 
@@ -122,18 +123,130 @@ def _check_path(path: Path, n: int, quoted: str) -> Path:
 
 def choose_path(inputs: Sequence[str], output: str, sizes: dict[str, int], optimize: Hashable,
                 memory_limit: Any, quoted: str) -> Path:
-    """The path for these checked subscripts and sizes (``optimize`` from :func:`optimize_key`)."""
+    """The path for these checked subscripts and sizes (``optimize`` from :func:`optimize_key`),
+    every step pairwise: a step of more operands (opt_einsum leaves one under
+    ``memory_limit``, an explicit path may ask for one) gets its own path
+    (:func:`pairwise_path`)."""
     n = len(inputs)
     if isinstance(optimize, tuple):
-        return _check_path(optimize, n, quoted)
+        return pairwise_path(inputs, output, sizes, _check_path(optimize, n, quoted))
     limit = memory_arg(memory_limit, [_size(t, sizes) for t in (*inputs, output)], quoted)
     if n <= 2:
         return (tuple(range(n)),)
     if optimize is False:
         return _left_to_right(n)
     find = optimize if isinstance(optimize, _paths.PathOptimizer) else _paths.get_path_fn(str(optimize))
-    found = find([frozenset(t) for t in inputs], frozenset(output), sizes, limit)
-    return tuple(tuple(step) for step in found)
+    found = tuple(tuple(step) for step in find([frozenset(t) for t in inputs], frozenset(output), sizes, limit))
+    if find is optimize:
+        _refuse_slicing(optimize, quoted)
+    if optimize == "auto" and limit is None and n >= SEARCH_OPERANDS:
+        found = search_harder(inputs, output, sizes, found)
+    return pairwise_path(inputs, output, sizes, found)
+
+
+#: The default ``"auto"`` searches harder (once: plans are cached) on networks of at least
+#: this many operands whose opt_einsum path costs more than :data:`SEARCH_FLOPS`.
+SEARCH_OPERANDS = 8
+SEARCH_FLOPS = 10**8
+#: The bound on that one-time search (opt_einsum's ``max_time``).
+SEARCH_SECONDS = 10.0
+
+
+def search_repeats(flops: int) -> int:
+    """Random-greedy trials for a network whose default path costs ``flops``: more the
+    dearer each call would be (16 up to 1e10 FLOPs, 64 up to 1e12, else 128)."""
+    return 16 if flops < 10**10 else 64 if flops < 10**12 else 128
+
+
+def search_harder(inputs: Sequence[str], output: str, sizes: dict[str, int], path: Path) -> Path:
+    """``path``, or a cheaper one from opt_einsum's random-greedy trials (trial ``r``
+    seeded with ``r``, so the same network gets the same path) when ``path`` costs more
+    than :data:`SEARCH_FLOPS`; at most :data:`SEARCH_SECONDS` of search."""
+    from opt_einsum.path_random import RandomGreedy
+
+    flops = path_cost(inputs, output, sizes, path)[1]
+    if flops <= SEARCH_FLOPS:
+        return path
+    search = RandomGreedy(max_repeats=search_repeats(flops), max_time=SEARCH_SECONDS)
+    found = tuple(tuple(step) for step in search([frozenset(t) for t in inputs], frozenset(output), sizes))
+    return found if path_cost(inputs, output, sizes, found)[1] < flops else path
+
+
+def _refuse_slicing(optimizer: Any, quoted: str) -> None:
+    """Refuse a path its optimizer meant to be run sliced (cotengra's ``HyperOptimizer``
+    with ``slicing_opts``: its ``tree`` holds the sliced letters), which axisdot would run
+    unsliced, holding the very tensors slicing avoids."""
+    tree = getattr(optimizer, "tree", None)
+    sliced = getattr(tree, "sliced_inds", None)
+    if sliced:
+        raise ArgumentError(
+            f"{quoted}: optimize={type(optimizer).__name__} chose to slice the contraction over "
+            f"{', '.join(map(repr, sliced))} ({tree.nslices} slices); axisdot runs a path unsliced, so its "
+            f"largest intermediate would be the unsliced one. Drop slicing_opts / slicing_reconf_opts, or "
+            f"contract with cotengra itself (tree.contract(arrays))"
+        )
+
+
+def path_cost(inputs: Sequence[str], output: str, sizes: dict[str, int], path: Path) -> tuple[int, int]:
+    """``(largest intermediate, FLOPs)`` of ``path``: the largest step result (the final
+    output included) and opt_einsum's FLOP count."""
+    steps = contraction_steps(inputs, output, path)
+    largest = max((_size(s.equation.split("->")[1], sizes) for s in steps), default=1)
+    return largest, sum(step_cost(s.equation, sizes) for s in steps)
+
+
+#: Operands up to which a multi-operand step's own order is searched exactly (opt_einsum's
+#: dynamic programming minimizing the largest intermediate); beyond it, random-greedy trials.
+EXACT_SUBPATH = 8
+
+
+def _subpath(terms: Sequence[str], result: str, sizes: dict[str, int]) -> Path:
+    """A pairwise order for one step's operands: of opt_einsum's greedy path, random-greedy
+    trials minimizing size, and (for a few operands) dynamic programming minimizing size,
+    the one whose largest intermediate is smallest, then the cheapest. No memory limit:
+    the step must contract them all anyway. Deterministic (trial r is seeded with r)."""
+    from opt_einsum.path_random import RandomGreedy
+
+    sets, out = [frozenset(t) for t in terms], frozenset(result)
+    found = [_paths.greedy(sets, out, sizes), RandomGreedy(max_repeats=16, minimize="size")(sets, out, sizes)]
+    if len(terms) <= EXACT_SUBPATH:
+        found.append(_paths.DynamicProgramming(minimize="size", search_outer=True)(sets, out, sizes))
+    candidates = [tuple(tuple(s) for s in p) for p in found]
+    return min(candidates, key=lambda p: path_cost(terms, result, sizes, p))
+
+
+def pairwise_path(inputs: Sequence[str], output: str, sizes: dict[str, int], path: Path) -> Path:
+    """``path`` with each step of more than two operands replaced by its own pairwise
+    order (:func:`_subpath`); the same path when every step is pairwise already."""
+    if all(len(step) <= 2 for step in path):
+        return path
+    terms = dict(enumerate(inputs))  # the operands left, by a name that never changes
+    work, pairwise, names = list(terms), [], itertools.count(len(inputs))
+
+    def contract(members: Sequence[int]) -> int:
+        pairwise.append(tuple(work.index(m) for m in members))
+        for m in members:
+            work.remove(m)
+        joined = "".join(terms.pop(m) for m in members)
+        name = next(names)
+        terms[name] = kept_letters(joined, set("".join(terms.values())) | set(output))
+        work.append(name)
+        return name
+
+    for step in path:
+        members = [work[i] for i in step]
+        if len(members) <= 2:
+            contract(members)
+            continue
+        picked = [terms[m] for m in members]
+        rest = "".join(t for m, t in terms.items() if m not in members)
+        left = list(members)
+        for pair in _subpath(picked, kept_letters("".join(picked), set(rest) | set(output)), sizes):
+            chosen = [left[i] for i in pair]
+            for m in chosen:
+                left.remove(m)
+            left.append(contract(chosen))
+    return tuple(pairwise)
 
 
 def kept_letters(joined: str, needed: Container[str]) -> str:

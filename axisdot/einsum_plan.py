@@ -25,7 +25,8 @@ from typing import Any, Callable, Hashable, Optional, Sequence
 import torch
 
 from .einsum_parse import Subscripts, letter_sizes, quote
-from .einsum_path import Step, choose_path, contraction_steps
+from .einsum_layout import LaidStep, laid_out_steps
+from .einsum_path import choose_path
 from .errors import AxisdotError, ShapeError, with_context
 from .operands import check_same_device, common_dtype, unsupported_dtype
 from .plan import RECOVERABLE, Plan
@@ -61,30 +62,41 @@ def widens_to_int64(sub: Subscripts, shapes: Optional[Sequence[Sequence[Optional
     return False
 
 
+def _pops(operands: Sequence[int]) -> tuple[int, ...]:
+    """The ``list.pop`` positions that take ``operands`` (working-list positions) in
+    their order: each less the earlier ones below it."""
+    return tuple(p - sum(q < p for q in operands[:k]) for k, p in enumerate(operands))
+
+
 def _run_steps(steps: Sequence[tuple[tuple[int, ...], Callable[..., torch.Tensor]]],
                operands: list[torch.Tensor]) -> torch.Tensor:
     work = operands
-    for inds, fn in steps:
-        work.append(fn(*[work.pop(i) for i in inds]))
+    for pops, fn in steps:
+        work.append(fn(*[work.pop(i) for i in pops]))
     return work[0]
 
 
 class SizedEinsum:
     """An einsum planned for given shapes (see the module docstring).
 
-    A size given as None is unknown (a symbolic size under ``torch.compile``): it is
-    taken as :data:`NOMINAL_SIZE` for the path and checked at every call instead.
+    A size given as None is unknown (a symbolic size under ``torch.compile``): the path
+    is chosen for its hint (the size it was traced with) where ``hints`` gives one, else
+    for :data:`NOMINAL_SIZE`, and sizes are checked at every call instead. No guard is
+    added: every path gives the same result, so another size only runs a path chosen
+    for the hinted ones.
     """
 
     def __init__(self, sub: Subscripts, shapes: Sequence[Sequence[Optional[int]]], optimize: Hashable,
-                 memory_limit: Any, step: StepLookup) -> None:
+                 memory_limit: Any, step: StepLookup,
+                 hints: Optional[Sequence[Sequence[Optional[int]]]] = None) -> None:
         self.sub = sub
         self.traced = any(n is None for shape in shapes for n in shape)
         self.quoted = quoted = quote(sub.written)
-        if self.traced:
+        if self.traced:  # the path for the hinted sizes; any size runs it (checked per call)
             self.sizes = {c: NOMINAL_SIZE for c in "".join(sub.inputs)}
-            for term, shape in zip(sub.inputs, shapes):
-                for c, n in zip(term, shape):
+            for term, shape, hint in zip(sub.inputs, shapes, hints or shapes):
+                for c, n, h in zip(term, shape, hint):
+                    n = n if n is not None else h
                     if n is not None and n != 1:
                         self.sizes[c] = n
         else:
@@ -103,9 +115,10 @@ class SizedEinsum:
         self.widens = widens_to_int64(sub, shapes)
         self.path = choose_path(self.inputs, output, {c: self.sizes.get(c, 1) for c in kept},
                                 optimize, memory_limit, quoted)
-        self.steps: tuple[Step, ...] = contraction_steps(self.inputs, output, self.path)
+        #: each intermediate laid out for the step that reads it (:mod:`axisdot.einsum_layout`)
+        self.steps: tuple[LaidStep, ...] = laid_out_steps(self.inputs, output, self.path, self.sizes)
         self.lowerings = [step(s.equation) for s in self.steps]
-        self._run = [(s.operands, fn) for s, (fn, _label) in zip(self.steps, self.lowerings)]
+        self._run = [(_pops(s.operands), fn) for s, (fn, _label) in zip(self.steps, self.lowerings)]
 
     def __call__(self, operands: Sequence[torch.Tensor]) -> torch.Tensor:
         quoted = self.quoted

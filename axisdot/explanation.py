@@ -181,7 +181,8 @@ def _einsum(equation: str, operands: Sequence[Any], optimize: Any, memory_limit:
         Operand(f"operand {i}", shape, term, tuple("free" if c in sub.output else "contracted" for c in term))
         for i, (term, shape) in enumerate(zip(sub.inputs, shapes))
     )
-    steps = tuple(PathStep(s.operands, s.equation, step_cost(s.equation, sizes), label)
+    steps = tuple(PathStep(s.operands, s.equation, step_cost(s.equation, sizes),
+                           label + "".join(f"; copies {t} to lay it out" for t in s.copied))
                   for s, (_fn, label) in zip(plan.steps, plan.lowerings))
     largest = max((math.prod(sizes[c] for c in s.equation.split("->")[1]) for s in plan.steps), default=1)
     return Explanation(
