@@ -13,6 +13,7 @@ from axisdot.testing import strategies as ads
 from aten_log import AtenLog
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_operands", [1, 2, 3, 4, 5])
 @given(data=st.data())
 def test_layouts_never_change_a_result(n_operands, data):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 
-_PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "einsum_corpus.py"
+pytestmark = pytest.mark.slow  # subprocesses, compiles or whole models: seconds each
+
+_PATH = Path(__file__).resolve().parents[2] / "benchmarks" / "einsum_corpus.py"
 _spec = importlib.util.spec_from_file_location("einsum_corpus", _PATH)
 corpus = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(corpus)

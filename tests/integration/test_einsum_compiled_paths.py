@@ -14,6 +14,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import axisdot
 
+pytestmark = pytest.mark.slow  # subprocesses, compiles or whole models: seconds each
+
 
 class MatmulFlops(TorchDispatchMode):
     """Multiply-adds of the mm / bmm calls run inside it, from their operands' shapes."""
