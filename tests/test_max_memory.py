@@ -3,6 +3,7 @@ allocates, measured from torch.profiler's allocation events on the CPU, stay und
 bound, forward and backward; bad bounds are refused with the smallest feasible one named."""
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -201,3 +202,27 @@ def test_the_smallest_feasible_bound_named_is_feasible():
                                torch.einsum("ijk,kjl->il", x, y))
     with pytest.raises(axisdot.ArgumentError):
         axisdot.einsum("ijk,kjl->il", x, y, max_memory=smallest - 1)
+
+
+def test_explain_reports_the_peak_the_slices_and_the_extra_flops():
+    shapes = (CUPY_4834[1], CUPY_4834[2], CUPY_4834[1])
+    plain = axisdot.explain(CUPY_4834[0], *shapes)
+    bounded = axisdot.explain(CUPY_4834[0], *shapes, max_memory="4MiB")
+    assert plain.sliced == () and plain.slices == 1 and plain.peak_memory == 2000 * 20 * 100 * 4 + 20 * 100 * 100 * 4
+    assert bounded.peak_memory <= 4 * 2**20 and bounded.slices == math.prod(k for _c, k in bounded.sliced) > 1
+    assert bounded.extra_flops == 0 and bounded.memory_dtype == "float32"
+    assert f"{bounded.slices:,} slices" in str(bounded) and "peak of temporaries" in str(bounded)
+    operands = _cupy_operands()
+    _out, peak, _ = measured_forward([CUPY_4834[0], *operands], None)
+    assert peak <= axisdot.explain(CUPY_4834[0], *operands).peak_memory  # float64 operands: bytes for float64
+
+
+def test_an_expression_keeps_its_bound():
+    operands = _cupy_operands()
+    expr = axisdot.einsum_expression(CUPY_4834[0], *operands, max_memory="1MiB")
+    got, totals = _allocations(lambda: expr(*operands))
+    torch.testing.assert_close(got, torch.einsum(CUPY_4834[0], *operands), rtol=1e-10, atol=1e-9)
+    assert max(totals) - _bytes(got) <= 2**20
+    assert expr.explain().slices > 1
+    with pytest.raises(axisdot.ArgumentError, match="max_memory='big' is not an amount of memory"):
+        axisdot.einsum_expression(CUPY_4834[0], *operands, max_memory="big")
