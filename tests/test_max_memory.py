@@ -226,3 +226,16 @@ def test_an_expression_keeps_its_bound():
     assert expr.explain().slices > 1
     with pytest.raises(axisdot.ArgumentError, match="max_memory='big' is not an amount of memory"):
         axisdot.einsum_expression(CUPY_4834[0], *operands, max_memory="big")
+
+
+def test_the_benchmark_runs_and_every_bound_holds(capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "max_memory.py"
+    spec = importlib.util.spec_from_file_location("max_memory_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--rounds", "1", "--halvings", "2", "--only", "attention"])  # asserts each bound is kept
+    table = capsys.readouterr().out
+    assert table.count("| attention |") == 3
