@@ -86,14 +86,16 @@ def _pair_extra(a: str, b: str, result: str, sizes: dict[str, int], contiguous: 
     copies = laid.cost
     if kind is not Kind.PERMUTE_BMM:  # a matmul may copy an operand it cannot read with its strides
         copies = sum(_size(r, sizes) for r, ok in ((ra, contiguous[0]), (rb, contiguous[1])) if not ok)
-    return extra + copies, laid.contiguous and natural == result and kind is not Kind.OUTER or kind is Kind.OUTER
+    return extra + copies, laid.contiguous and natural == result
 
 
-def _simulate(plan: SizedEinsum, sizes: dict[str, int], contiguous: Sequence[bool]) -> tuple[list[int], list[int]]:
+def _simulate(plan: SizedEinsum, sizes: dict[str, int], contiguous: Sequence[bool]
+              ) -> tuple[list[int], list[int], list[int]]:
     """For each step of ``plan`` with these letter sizes: the elements alive at its
-    peak (intermediates held, its temporaries and its result), and what it allocates."""
+    peak (intermediates held, its temporaries and its result), what it allocates, and
+    its operands' elements (a repeated letter counted on each of its axes)."""
     work = [(term, ok, False) for term, ok in zip(plan.inputs, contiguous)]
-    held, peaks, allocated = 0, [], []
+    held, peaks, allocated, read = 0, [], [], []
     for step in plan.steps:
         picked = [work[i] for i in step.operands]
         for i in sorted(step.operands, reverse=True):
@@ -106,9 +108,10 @@ def _simulate(plan: SizedEinsum, sizes: dict[str, int], contiguous: Sequence[boo
         size = _size(result, sizes)
         peaks.append(held + extra + size)
         allocated.append(extra + size)
+        read.append(sum(_size(t, sizes) for t, _ok, _mid in picked))
         held += size - sum(_size(t, sizes) for t, _ok, mid in picked if mid)
         work.append((result, ok, True))
-    return peaks, allocated
+    return peaks, allocated, read
 
 
 def peak_bytes(plan: SizedEinsum, sizes: dict[str, int], itemsize: int, contiguous: Sequence[bool],
@@ -116,15 +119,14 @@ def peak_bytes(plan: SizedEinsum, sizes: dict[str, int], itemsize: int, contiguo
     """The peak of temporaries (bytes) one run of ``plan`` allocates at these letter
     sizes, its result included (a slice's result is a temporary); with ``grad``, the
     forward and the backward of a recomputed slice: every step's allocation kept for
-    backward, then at most twice that again for the gradients the backward steps make
-    and the gradients of the (sliced) inputs. ``converted`` operands are copied to the
-    result dtype first."""
-    peaks, allocated = _simulate(plan, sizes, contiguous)
+    backward, and for each step twice its operands, result and temporaries again (the
+    gradients its backward makes: of each operand, of a diagonal's base, of a copy).
+    ``converted`` operands are copied to the result dtype first."""
+    peaks, allocated, read = _simulate(plan, sizes, contiguous)
     inputs = sum(_size(t, sizes) for t, conv in zip(plan.inputs, converted) if conv)
     if not grad:
         return (max(peaks, default=0) + inputs) * itemsize
-    kept = sum(allocated) + inputs
-    return (3 * kept + 2 * sum(_size(t, sizes) for t in plan.inputs)) * itemsize
+    return (sum(allocated) + inputs + 2 * (sum(read) + sum(allocated))) * itemsize
 
 
 @dataclass(frozen=True)
@@ -194,7 +196,7 @@ def choose_slicing(plan: SizedEinsum, bound: int, itemsize: int, contiguous: tup
 def _unsliced_peak(plan: SizedEinsum, sizes: dict[str, int], itemsize: int, contiguous: tuple[bool, ...],
                    converted: tuple[bool, ...]) -> int:
     """The unsliced plan's peak: its final result is the output, not a temporary."""
-    peaks, allocated = _simulate(plan, sizes, contiguous)
+    peaks, _allocated, _read = _simulate(plan, sizes, contiguous)
     if peaks:
         peaks[-1] -= _size(plan.steps[-1].equation.split("->")[1], sizes)
     inputs = sum(_size(t, sizes) for t, conv in zip(plan.inputs, converted) if conv)
@@ -289,16 +291,24 @@ class _Sliced(torch.autograd.Function):
         grads = [torch.zeros_like(t) if need else None for t, need in zip(ops, needed)]
         terms = [*plan.inputs, plan.output, *(t for t, g in zip(plan.inputs, grads) if g is not None)]
         tensors = [*ops, grad, *(g for g in grads if g is not None)]
-        n = len(ops)
         for _index, pieces in _pieces(tensors, terms, cuts):
-            leaves = [p.detach().requires_grad_(need) for p, need in zip(pieces[:n], needed)]
-            with torch.enable_grad():
-                result = _slice_run(plan, leaves, ctx.dtype)
-                found = torch.autograd.grad(result, [t for t in leaves if t.requires_grad], pieces[n])
-            for target, g in zip(pieces[n + 1:], found):
-                target.add_(g)
-            del result, found
+            _slice_backward(plan, ctx.dtype, pieces, needed)
         return (None, None, None, *grads)
+
+
+def _slice_backward(plan: SizedEinsum, dtype: torch.dtype, pieces: Sequence[torch.Tensor],
+                    needed: Sequence[bool]) -> None:
+    """One slice recomputed and its gradients added into the inputs' (``pieces``: the
+    operands', the output gradient's, then the needed input gradients'); a function, so
+    that nothing it made outlives it."""
+    n = len(needed)
+    leaves = [p.detach().requires_grad_(need) for p, need in zip(pieces[:n], needed)]
+    with torch.enable_grad():
+        result = _slice_run(plan, leaves, dtype)
+        found = torch.autograd.grad(result, [t for t in leaves if t.requires_grad], pieces[n])
+    del result
+    for target, g in zip(pieces[n + 1:], found):
+        target.add_(g)
 
 
 def _functional(plan: SizedEinsum, ops: Sequence[torch.Tensor], cuts: Sequence[tuple[str, int]],
@@ -333,7 +343,7 @@ def run_sliced(plan: SizedEinsum, operands: Sequence[torch.Tensor], bound: int) 
     grad = torch.is_grad_enabled() and any(t.requires_grad for t in ops)
     contiguous = tuple(t.is_contiguous() for t in ops)
     converted = tuple(t.dtype != dtype for t in ops)
-    itemsize = torch.empty((), dtype=dtype).element_size()
+    itemsize = dtype.itemsize
     slicing = plan_for(plan, bound, itemsize, contiguous, grad, converted)
     if not slicing.cuts:
         out = plan.contract([t if t.dtype == dtype else t.to(dtype) for t in ops])
@@ -348,7 +358,7 @@ def run_sliced(plan: SizedEinsum, operands: Sequence[torch.Tensor], bound: int) 
 
 def explain_slicing(plan: SizedEinsum, bound: int, dtype: torch.dtype) -> Slicing:
     """The slicing a forward call with contiguous operands of ``dtype`` takes."""
-    itemsize = torch.empty((), dtype=dtype).element_size()
+    itemsize = dtype.itemsize
     n = len(plan.inputs)
     return plan_for(plan, bound, itemsize, (True,) * n, False, (False,) * n)
 

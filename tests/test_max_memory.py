@@ -239,3 +239,19 @@ def test_the_benchmark_runs_and_every_bound_holds(capsys):
     module.main(["--rounds", "1", "--halvings", "2", "--only", "attention"])  # asserts each bound is kept
     table = capsys.readouterr().out
     assert table.count("| attention |") == 3
+
+
+@pytest.mark.parametrize("equation, shapes", [
+    ("immm->", [(2, 5, 5, 5)]),  # diagonals: their backward allocates the base's size (found by the test above)
+    ("iij,jk->ik", [(5, 5, 6), (6, 7)]),
+    ("ij,ij->", [(40, 40), (40, 40)]),
+    ("bij,bjk,bkl->bil", [(3, 8, 9), (3, 9, 7), (3, 7, 5)]),
+    ("...ij,...jk->...ik", [(2, 1, 5, 6), (1, 3, 6, 4)]),
+])
+@pytest.mark.parametrize("bound", [1024, 2048, 8192])
+def test_forward_and_backward_stay_under_the_bound(equation, shapes, bound):
+    gen = torch.Generator().manual_seed(2)
+    operands = [torch.randn(s, generator=gen, dtype=torch.float64).requires_grad_() for s in shapes]
+    got, peak, held = measured_forward([equation, *operands], bound)
+    assert peak <= bound
+    assert measured_backward(got, operands, held) <= bound
