@@ -35,6 +35,7 @@ from .letters import einsum_equation
 from .normalize import l2_normalize, normalize_mode
 from .operands import ShapeLike, check_tensor, rank_and_shape
 from .plan import RECOVERABLE, Plan
+from .slicing import parse_max_memory, run_sliced
 from .spec import output_shape
 
 __all__ = ["dot", "batch_dot", "tensordot", "dot_general", "einsum", "equation", "Axes"]
@@ -227,7 +228,7 @@ def _sublist_form(args: Sequence[Any]) -> tuple[tuple, list[Any]]:
     return key, operands
 
 
-def einsum(*args: Any, optimize: Any = "auto", memory_limit: Any = None) -> torch.Tensor:
+def einsum(*args: Any, optimize: Any = "auto", memory_limit: Any = None, max_memory: Any = None) -> torch.Tensor:
     """``torch.einsum``, planned: the same equations, operands and results (values, shape,
     dtype), with the pairwise order chosen by opt_einsum and cached.
 
@@ -237,6 +238,9 @@ def einsum(*args: Any, optimize: Any = "auto", memory_limit: Any = None) -> torc
     ints >= 0. ``optimize`` is opt_einsum's (``"auto"``, ``"greedy"``, ``"optimal"``,
     ``"dp"``, ``"branch-2"``, ..., an explicit path, or ``False`` for left to right);
     ``memory_limit`` bounds the largest intermediate the path search may choose.
+    ``max_memory`` (bytes, or a string such as ``"512MiB"``) bounds the temporaries the
+    call allocates beyond its operands and output, forward and backward: the plan runs
+    in slices when it would need more (:mod:`axisdot.slicing`).
     Beyond torch.einsum: operands of different dtypes are promoted (torch refuses them).
 
     One- and two-operand plans depend on the equation and ranks only; three and more
@@ -247,7 +251,7 @@ def einsum(*args: Any, optimize: Any = "auto", memory_limit: Any = None) -> torc
     >>> einsum(torch.ones(2, 3), [0, 1], torch.ones(3, 4), [1, 2], [0, 2]).shape
     torch.Size([2, 4])
     """
-    if optimize == "auto" and memory_limit is None and len(args) == 3:  # the common call: two operands
+    if optimize == "auto" and memory_limit is None and max_memory is None and len(args) == 3:  # two operands
         equation, x, y = args
         try:  # keyed by str equations and ranks: a sublist form finds nothing
             fast = _fast_einsum_get((equation, x.ndim, y.ndim))
@@ -282,24 +286,27 @@ def einsum(*args: Any, optimize: Any = "auto", memory_limit: Any = None) -> torc
         )
     n = len(operands)
     try:
-        if 0 < n <= 2 and optimize == "auto" and memory_limit is None and isinstance(operands[0], _Tensor) \
-                and isinstance(operands[-1], _Tensor):
+        if 0 < n <= 2 and optimize == "auto" and memory_limit is None and max_memory is None \
+                and isinstance(operands[0], _Tensor) and isinstance(operands[-1], _Tensor):
             ranks = (operands[0].ndim, operands[1].ndim) if n == 2 else (operands[0].ndim,)
             return _cache.einsum_ranked(equation, ranks)(operands)
-        return _einsum_sized(equation, operands, optimize, memory_limit)
+        return _einsum_sized(equation, operands, optimize, memory_limit, max_memory)
     except AxisdotError as err:
         shapes = ", ".join(str(tuple(t.shape)) if isinstance(t, torch.Tensor) else "?" for t in operands)
         raise with_context(err, [f"  shapes: {shapes}"]) from err.__cause__
 
 
-def _einsum_sized(equation: Any, operands: Sequence[Any], optimize: Any, memory_limit: Any) -> torch.Tensor:
+def _einsum_sized(equation: Any, operands: Sequence[Any], optimize: Any, memory_limit: Any,
+                  max_memory: Any = None) -> torch.Tensor:
     quoted = quote(equation if isinstance(equation, str) else equation[0])
     for i, t in enumerate(operands):
         check_tensor(t, f"operand {i}", "axisdot.einsum")
     key = optimize_key(optimize, quoted)
     shapes = tuple(tuple(t.shape) for t in operands)
     # a PathOptimizer object keys the cache by identity: it searches once per equation and shapes
-    return _cache.einsum_for_shapes(equation, shapes, key, memory_limit)(operands)
+    bound = parse_max_memory(max_memory, quoted)
+    plan = _cache.einsum_for_shapes(equation, shapes, key, memory_limit)
+    return plan(operands) if bound is None else run_sliced(plan, operands, bound)
 
 
 # -- shapes without tensors -----------------------------------------------------------------

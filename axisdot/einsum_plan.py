@@ -120,17 +120,32 @@ class SizedEinsum:
         self.lowerings = [step(s.equation) for s in self.steps]
         self._run = [(_pops(s.operands), fn) for s, (fn, _label) in zip(self.steps, self.lowerings)]
 
-    def __call__(self, operands: Sequence[torch.Tensor]) -> torch.Tensor:
-        quoted = self.quoted
+    def prepared(self, operands: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], torch.dtype]:
+        """The operands checked and squeezed, and the dtype the steps run in."""
         if self.traced:
             letter_sizes(self.sub, [t.shape for t in operands])
         ops = [t if dims is None else t.squeeze(dims) for t, dims in zip(operands, self.squeeze)]
         dtype = common_dtype(ops)
         if self.widens and dtype not in FLOATING:
             dtype = torch.int64
-        ops = [t if t.dtype == dtype else t.to(dtype) for t in ops]
         if len(ops) > 1 and any(t.device != ops[0].device for t in ops[1:]):
-            check_same_device(ops, [f"operand {i}" for i in range(len(ops))], quoted)
+            check_same_device(ops, [f"operand {i}" for i in range(len(ops))], self.quoted)
+        return ops, dtype
+
+    def contract(self, ops: Sequence[torch.Tensor]) -> torch.Tensor:
+        """The steps on prepared operands (or slices of them), in :attr:`output`'s order."""
+        return _run_steps(self._run, list(ops))
+
+    def finish(self, out: torch.Tensor) -> torch.Tensor:
+        """The output axes of size 1 everywhere put back."""
+        for k in self.unsqueeze:
+            out = out.unsqueeze(k)
+        return out
+
+    def __call__(self, operands: Sequence[torch.Tensor]) -> torch.Tensor:
+        quoted = self.quoted
+        ops, dtype = self.prepared(operands)
+        ops = [t if t.dtype == dtype else t.to(dtype) for t in ops]
         try:
             out = _run_steps(self._run, list(ops))
         except AxisdotError as err:  # a step's refusal, in the words of the user's equation
@@ -144,9 +159,7 @@ class SizedEinsum:
             if refusal is not None:
                 raise refusal from err
             raise
-        for k in self.unsqueeze:
-            out = out.unsqueeze(k)
-        return out
+        return self.finish(out)
 
 
 def _diagonals(terms: Sequence[str]) -> tuple[tuple[int, int, int, int], ...]:

@@ -13,6 +13,7 @@ import torch
 
 from . import cache as _cache
 from .axes import as_key
+from .einsum_parse import quote
 from .einsum_path import optimize_key, step_cost
 from .errors import ArgumentError, AxisdotError, AxisdotTypeError, EquationError, with_context
 from .legacy import check_semantics
@@ -20,6 +21,7 @@ from .letters import letters
 from .normalize import normalize_code, normalize_mode
 from .operands import rank_and_shape
 from .render import aligned, shape_text
+from .slicing import explain_slicing, parse_max_memory
 from .spec import PartialShape, Spec, output_shape
 
 __all__ = ["Explanation", "Operand", "PathStep", "explain", "build_explanation"]
@@ -68,6 +70,15 @@ class Explanation:
     path: tuple[PathStep, ...]
     cached: bool
     code: str
+    #: einsum: the peak of temporaries a forward call allocates (bytes, for ``memory_dtype``)
+    #: beyond its operands and output, sliced under ``max_memory`` where that is given
+    peak_memory: Optional[int] = None
+    memory_dtype: Optional[str] = None
+    #: einsum under ``max_memory``: the letters cut and into how many pieces, the number
+    #: of slices and the FLOPs the slicing adds
+    sliced: tuple[tuple[str, int], ...] = ()
+    slices: int = 1
+    extra_flops: int = 0
 
     @property
     def input_shapes(self) -> tuple[OperandShape, ...]:
@@ -160,7 +171,8 @@ def _torch_line(sub_equation: str, n: int) -> str:
     return f'opt_einsum.contract("{sub_equation}", {names}, backend="torch")'
 
 
-def _einsum(equation: str, operands: Sequence[Any], optimize: Any, memory_limit: Any) -> Explanation:
+def _einsum(equation: str, operands: Sequence[Any], optimize: Any, memory_limit: Any,
+            max_memory: Any = None) -> Explanation:
     shapes = []
     call = f"axisdot.explain({equation!r})"
     for i, op in enumerate(operands):
@@ -169,6 +181,7 @@ def _einsum(equation: str, operands: Sequence[Any], optimize: Any, memory_limit:
             raise EquationError(f"explain({equation!r}): operand {i} needs a full shape (a tensor or sizes), got rank {rank}")
         shapes.append(tuple(shape))  # type: ignore[arg-type]
     key = optimize_key(optimize, f"einsum({equation!r})")
+    bound = parse_max_memory(max_memory, quote(equation))
     ranks = tuple(len(s) for s in shapes)
     plan, cached = _cache.lookup(_cache.einsum_sized, equation, tuple(shapes), key, memory_limit)
     if 0 < len(shapes) <= 2 and key == "auto" and memory_limit is None:
@@ -185,12 +198,16 @@ def _einsum(equation: str, operands: Sequence[Any], optimize: Any, memory_limit:
                            label + "".join(f"; copies {t} to lay it out" for t in s.copied))
                   for s, (_fn, label) in zip(plan.steps, plan.lowerings))
     largest = max((math.prod(sizes[c] for c in s.equation.split("->")[1]) for s in plan.steps), default=1)
+    dtype = next((op.dtype for op in operands if isinstance(op, torch.Tensor)), torch.float32)
+    slicing = explain_slicing(plan, 2**62 if bound is None else bound, dtype)
     return Explanation(
         mode="einsum", call=f"axisdot.einsum({sub.equation!r})", equation=sub.equation, inputs=inputs,
         output=Operand("out", out_shape, sub.output, tuple("free" for _ in sub.output)),
         output_shape=out_shape, reshape=None, normalize=False, lowering="opt_einsum path, pairwise plans",
         flops=sum(s.flops or 0 for s in steps), largest_intermediate=largest,
-        path=steps, cached=cached, code=_torch_line(sub.equation, len(shapes)),
+        path=steps, cached=cached, code=_torch_line(sub.equation, len(shapes)), peak_memory=slicing.peak,
+        memory_dtype=str(dtype).replace("torch.", ""), sliced=slicing.cuts, slices=slicing.slices,
+        extra_flops=slicing.extra_flops,
     )
 
 
@@ -227,7 +244,8 @@ def _legacy(x: Any, y: Any, axes: Any) -> Explanation:
 
 def build_explanation(*args: Any, mode: Optional[str] = None, axes: Any = _UNSET,
                       normalize: Union[bool, str] = False, contract: Any = _UNSET, batch: Any = _UNSET,
-                      semantics: str = "keras3", optimize: Any = "auto", memory_limit: Any = None) -> Explanation:
+                      semantics: str = "keras3", optimize: Any = "auto", memory_limit: Any = None,
+                      max_memory: Any = None) -> Explanation:
     """:func:`explain` without the context line its errors end with (the command line
     adds its own, in the terms of the command)."""
     if args and isinstance(args[0], torch.nn.Module):  # a layer explains itself
@@ -239,7 +257,7 @@ def build_explanation(*args: Any, mode: Optional[str] = None, axes: Any = _UNSET
     if args and isinstance(args[0], str):
         if mode not in (None, "einsum"):
             raise ArgumentError(f"explain: an equation is explained in mode 'einsum', not {mode!r}")
-        return _einsum(args[0], args[1:], optimize, memory_limit)
+        return _einsum(args[0], args[1:], optimize, memory_limit, max_memory)
     mode = mode or "dot"
     if not isinstance(mode, str):
         raise AxisdotTypeError(f"explain: mode must be a str, got {type(mode).__name__}")
@@ -266,7 +284,7 @@ def build_explanation(*args: Any, mode: Optional[str] = None, axes: Any = _UNSET
 
 def explain(*args: Any, mode: Optional[str] = None, axes: Any = _UNSET, normalize: Union[bool, str] = False,
             contract: Any = _UNSET, batch: Any = _UNSET, semantics: str = "keras3", optimize: Any = "auto",
-            memory_limit: Any = None) -> Explanation:
+            memory_limit: Any = None, max_memory: Any = None) -> Explanation:
     """Explain a contraction without running it.
 
     ``explain(layer, *input_shapes)`` for a :class:`~axisdot.Dot`,
@@ -277,8 +295,9 @@ def explain(*args: Any, mode: Optional[str] = None, axes: Any = _UNSET, normaliz
     ``dot``, ``batch_dot``, ``tensordot``, ``dot_general``; ``dot_general`` takes
     ``contract=`` and ``batch=`` exactly as :func:`axisdot.dot_general` does), with x
     and y as tensors, shapes or ranks; or ``explain(equation, *operands_or_shapes)`` for
-    einsum (with ``optimize=`` and ``memory_limit=`` as :func:`axisdot.einsum` takes
-    them). ``semantics="legacy"`` (mode ``batch_dot``) explains Keras 2.2.4's batch_dot.
+    einsum (with ``optimize=``, ``memory_limit=`` and ``max_memory=`` as
+    :func:`axisdot.einsum` takes them; the report gives the peak of temporaries and,
+    under ``max_memory``, the slices). ``semantics="legacy"`` (mode ``batch_dot``) explains Keras 2.2.4's batch_dot.
     It accepts and refuses exactly what the call it explains accepts and refuses.
 
     >>> e = explain((32, 64, 10, 128), (32, 128, 32, 15), (3, 1))
@@ -289,7 +308,8 @@ def explain(*args: Any, mode: Optional[str] = None, axes: Any = _UNSET, normaliz
     """
     try:
         return build_explanation(*args, mode=mode, axes=axes, normalize=normalize, contract=contract, batch=batch,
-                                 semantics=semantics, optimize=optimize, memory_limit=memory_limit)
+                                 semantics=semantics, optimize=optimize, memory_limit=memory_limit,
+                                 max_memory=max_memory)
     except AxisdotError as err:
         raise with_context(err, [f"in axisdot.explain(mode={mode!r})"]) from err.__cause__
 
@@ -342,5 +362,9 @@ def _report(e: Explanation) -> list[str]:
             lines.append("  cost      unknown: some sizes are unknown (?); give them to count FLOPs")
     else:
         lines.append(f"  cost      {_fmt(e.flops)} FLOPs; largest intermediate {_fmt(e.largest_intermediate)} elements")
+    if e.peak_memory is not None:
+        lines.append(f"  memory    peak of temporaries {e.peak_memory:,} bytes ({e.memory_dtype})" + (
+            "" if not e.sliced else f"; sliced {' '.join(f'{c}/{k}' for c, k in e.sliced)}: {e.slices:,} slices, "
+            f"{_fmt(e.extra_flops)} extra FLOPs"))
     lines.append(f"  torch     {e.code}")
     return lines

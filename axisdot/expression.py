@@ -18,6 +18,7 @@ from .einsum_path import optimize_key
 from .errors import AxisdotTypeError, ShapeError
 from .operands import check_tensor, rank_and_shape
 from .render import mark_axes, shape_text
+from .slicing import parse_max_memory, run_sliced
 
 __all__ = ["EinsumExpression", "einsum_expression"]
 
@@ -26,13 +27,14 @@ class EinsumExpression:
     """A compiled einsum for fixed shapes: call it with the operands."""
 
     def __init__(self, equation: str, shapes: Sequence[tuple[int, ...]], optimize: Any = "auto",
-                 memory_limit: Any = None) -> None:
+                 memory_limit: Any = None, max_memory: Any = None) -> None:
         if not isinstance(equation, str):
             raise AxisdotTypeError(f"einsum_expression: the equation must be a str, got {type(equation).__name__}")
         self.equation = equation
         self.shapes = tuple(tuple(s) for s in shapes)
         self._quoted = quote(equation)
         self._optimize = optimize_key(optimize, self._quoted)
+        self._max_memory = parse_max_memory(max_memory, self._quoted)
         self._plan = _cache.einsum_sized(equation, self.shapes, self._optimize, memory_limit)
         #: the path as opt_einsum writes it, for torch.compile and for the curious
         self.path = self._plan.path
@@ -67,7 +69,8 @@ class EinsumExpression:
         if torch.compiler.is_compiling():  # one allowed op in the graph; its plan is fixed
             from .api import einsum
 
-            return einsum(self.equation, *operands, optimize=self.path, memory_limit=self._memory_limit)
+            return einsum(self.equation, *operands, optimize=self.path, memory_limit=self._memory_limit,
+                          max_memory=self._max_memory)
         for t, shape in zip(operands, self.shapes):
             if t.__class__ is not torch.Tensor or t.shape != shape:
                 self._check(operands)
@@ -75,16 +78,19 @@ class EinsumExpression:
         else:
             if len(operands) != len(self.shapes):
                 self._check(operands)
+        if self._max_memory is not None:
+            return run_sliced(self._plan, operands, self._max_memory)
         return self._plan(operands)
 
     def explain(self) -> Any:
         """The report :func:`axisdot.explain` gives for this equation and these shapes."""
         from .explanation import explain
 
-        return explain(self.equation, *self.shapes, optimize=self.path)
+        return explain(self.equation, *self.shapes, optimize=self.path, max_memory=self._max_memory)
 
 
-def einsum_expression(equation: str, *shapes: Any, optimize: Any = "auto", memory_limit: Any = None) -> EinsumExpression:
+def einsum_expression(equation: str, *shapes: Any, optimize: Any = "auto", memory_limit: Any = None,
+                      max_memory: Any = None) -> EinsumExpression:
     """Parse, check and plan ``equation`` for operands of these shapes once, and return a
     callable that runs it (as ``opt_einsum.contract_expression``).
 
@@ -92,6 +98,7 @@ def einsum_expression(equation: str, *shapes: Any, optimize: Any = "auto", memor
     checks each operand's shape at every call (a clear ``ShapeError`` naming the operand
     and axis), then runs the planned steps with no other per-call work. It works under
     autograd, ``torch.compile(fullgraph=True)``, ``torch.export`` and ``torch.func.vmap``.
+    ``max_memory`` bounds its temporaries as :func:`axisdot.einsum`'s does.
 
     >>> expr = einsum_expression("ij,jk,kl->il", (2, 3), (3, 4), (4, 5))
     >>> expr(torch.ones(2, 3), torch.ones(3, 4), torch.ones(4, 5)).shape
@@ -105,4 +112,4 @@ def einsum_expression(equation: str, *shapes: Any, optimize: Any = "auto", memor
                 f"axisdot.einsum_expression: operand {i} needs a full shape (a tuple of sizes or a tensor), got {s!r}"
             )
         sizes.append(shape)
-    return EinsumExpression(equation, sizes, optimize, memory_limit)  # type: ignore[arg-type]
+    return EinsumExpression(equation, sizes, optimize, memory_limit, max_memory)  # type: ignore[arg-type]
