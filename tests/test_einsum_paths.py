@@ -16,6 +16,16 @@ from axisdot.einsum_path import SEARCH_FLOPS, path_cost, search_repeats
 from test_einsum_networks import lattice, regular_graph
 
 
+@pytest.fixture(autouse=True)
+def every_trial_runs(monkeypatch):
+    """The search's time bound (a safety net on a slow machine) lifted, and no path kept
+    from another test: the number of trials, so the path, must not depend on the load."""
+    monkeypatch.setattr(axisdot.einsum_path, "SEARCH_SECONDS", 10**6)
+    axisdot.cache_clear()
+    yield
+    axisdot.cache_clear()
+
+
 def _meta(shapes):
     return [torch.empty(s, device="meta") for s in shapes]
 
@@ -38,11 +48,7 @@ DEAR = {
 
 
 @pytest.mark.parametrize("name", list(DEAR))
-def test_a_dear_network_gets_the_best_of_opt_einsums_random_greedy_trials(name, monkeypatch):
-    # every trial runs: the search's time bound (a safety net on a slow machine) would
-    # make the number of trials, so the path, depend on the machine's load
-    monkeypatch.setattr(axisdot.einsum_path, "SEARCH_SECONDS", 10**6)
-    axisdot.cache_clear()
+def test_a_dear_network_gets_the_best_of_opt_einsums_random_greedy_trials(name):
     equation, shapes = DEAR[name]
     inputs = equation.split("->")[0].split(",")
     sizes = {c: n for t, s in zip(inputs, shapes) for c, n in zip(t, s)}
