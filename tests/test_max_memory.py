@@ -55,6 +55,7 @@ def _problems(n):
                                repeated=True, broadcast=True, ellipsis=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_operands", [1, 2, 3, 4, 5])
 @given(data=st.data())
 def test_a_sliced_einsum_equals_torch_and_stays_under_its_bound(n_operands, data):
@@ -73,6 +74,7 @@ def test_a_sliced_einsum_equals_torch_and_stays_under_its_bound(n_operands, data
     assert peak <= bound
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_operands", [1, 2, 3, 4, 5])
 @given(data=st.data())
 def test_the_backward_of_a_sliced_einsum_stays_under_its_bound(n_operands, data):

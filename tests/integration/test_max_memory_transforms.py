@@ -2,11 +2,14 @@
 (issue 22): the sliced run gives torch.einsum's result (and gradients) there too."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 import axisdot
 from axisdot import cache as _cache
 from axisdot.slicing import plan_for
+
+pytestmark = pytest.mark.slow  # subprocesses, compiles or whole models: seconds each
 
 EQUATION = "ab,cbe,ae->ac"
 SHAPES = ((200, 10), (4, 10, 10), (200, 10))
