@@ -30,16 +30,20 @@ def _header(module):
 
 
 STEP = re.compile(r"^\s+\d+\. operands ")
+MEMORY = re.compile(r"^\s+memory\s")  # the peak of temporaries, added by issue 22 after the recording
+MEMORY_KEYS = ("peak_memory", "memory_dtype", "sliced", "slices", "extra_flops")
 
 
 def _steps_apart(text: str) -> tuple[list[str], list[str]]:
-    """A report's lines without its einsum path steps, and the steps (stripped)."""
-    lines = text.splitlines()
+    """A report's lines without its einsum path steps (and memory lines), and the steps
+    (stripped)."""
+    lines = [line for line in text.splitlines() if not MEMORY.match(line)]
     return [line for line in lines if not STEP.match(line)], [line.strip() for line in lines if STEP.match(line)]
 
 
 def _without_paths(data: dict) -> dict:
-    return {**data, "layer": None, "parts": {role: {k: v for k, v in part.items() if k != "path"}
+    dropped = ("path", *MEMORY_KEYS)
+    return {**data, "layer": None, "parts": {role: {k: v for k, v in part.items() if k not in dropped}
                                              for role, part in data["parts"].items()}}
 
 
@@ -69,6 +73,11 @@ def test_a_layer_s_report_is_the_one_recorded_before_explain_moved_into_the_laye
         return [{k: v for k, v in step.items() if k != "lowering"} for step in path]
     assert {role: steps_of(data["parts"][role]["path"]) for role in own} == \
         {role: steps_of(without_cache_state(own[role].to_dict())["path"]) for role in own}
+    # the memory lines and fields: the einsum's own, part by part
+    memory = [line.strip() for line in str(e).splitlines() if MEMORY.match(line)]
+    assert memory == [line.strip() for role in own for line in str(own[role]).splitlines() if MEMORY.match(line)]
+    assert {role: {k: data["parts"][role][k] for k in MEMORY_KEYS} for role in own} == \
+        {role: {k: own[role].to_dict()[k] for k in MEMORY_KEYS} for role in own}
     # the first line is now the constructor line: the same whether the layer is built or not
     assert e.layer == _header(module) == str(e).splitlines()[0]
     assert "unbuilt" not in e.layer and "kernel=" not in e.layer
