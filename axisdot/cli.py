@@ -23,6 +23,7 @@ examples:
   axisdot explain --x 8,10,1152 --y 8,10,1152,16 --mode batch_dot --axes 2,2 --semantics legacy
   axisdot explain --x 4,3,2 --y 2,4 --mode dot_general --contract 0:1 --batch 2:0
   axisdot explain "bij,bjk,bkl->bil" --shapes 8,32,64 8,64,16 8,16,4
+  axisdot explain "ab,cbe,ae->ac" --shapes 20000,100 20,100,100 20000,100 --max-memory 64MiB
   axisdot port model.keras --json
   axisdot port model.keras --weights ported.pt   (state dicts keyed by layer path)
 
@@ -88,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--semantics", choices=["keras3", "legacy"], default="keras3",
                     help="batch_dot: Keras 3 rules (default) or legacy Keras 2.2.4 rules")
     ex.add_argument("--shapes", type=parse_shape, nargs="+", help="einsum: one shape per operand")
+    ex.add_argument("--max-memory", metavar="BYTES", help="einsum: a bound on the peak of temporaries, in bytes or "
+                                                          "as 512MiB; the report shows the slices that keep it")
     ex.add_argument("--json", action="store_true", help="print JSON only")
     po = sub.add_parser("port", help="list the Dot, EinsumDense and MultiHeadAttention layers of a saved Keras model "
                                      "and the axisdot modules that replace them")
@@ -112,7 +115,9 @@ def _explain(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
     from .explanation import build_explanation as explain
 
     if args.equation is not None:
-        return explain(args.equation, *args.shapes)
+        return explain(args.equation, *args.shapes, max_memory=args.max_memory)
+    if args.max_memory is not None:
+        parser.error("--max-memory applies to an einsum equation (explain EQUATION --shapes ...)")
     if args.mode == "dot_general":
         batch = args.batch if args.batch is not None else ((), ())
         return explain(args.x, args.y, mode="dot_general", contract=args.contract, batch=batch)

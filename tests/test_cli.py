@@ -231,3 +231,16 @@ def test_unknown_sizes_are_not_called_ranks(capsys):
     out = capsys.readouterr().out
     assert "give shapes, not ranks" not in out and "some sizes are unknown" in out
     assert "give shapes, not ranks" in str(axisdot.explain(3, 3, (2, 1)))
+
+
+def test_explain_takes_max_memory_for_an_einsum(capsys):
+    argv = ["explain", "ab,cbe,ae->ac", "--shapes", "2000,100", "20,100,100", "2000,100", "--max-memory", "4MiB"]
+    assert main(argv) == 0
+    memory = next(line for line in capsys.readouterr().out.splitlines() if line.strip().startswith("memory"))
+    peak = int(memory.split("peak of temporaries")[1].split("bytes")[0].replace(",", ""))
+    assert peak <= 4 * 2**20 and "sliced" in memory
+    assert main(argv[:-2] + ["--max-memory", "lots"]) == 2
+    assert "max_memory" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as info:
+        main(["explain", "--x", "2,3", "--y", "2,3", "--max-memory", "1MiB"])
+    assert info.value.code == 2 and "applies to an einsum equation" in capsys.readouterr().err

@@ -101,3 +101,27 @@ def test_layers_on_cuda_equal_their_cpu_results(dtype):
         module.to("cpu", torch.float32)
         for g, e in zip(got if isinstance(got, tuple) else (got,), expected if isinstance(expected, tuple) else (expected,)):
             torch.testing.assert_close(g.float().cpu(), e, atol=tol, rtol=tol)
+
+
+def test_max_memory_holds_on_cuda_forward_and_backward():
+    """issue 22's bound measured as CUDA's allocator sees it: the peak over the operands
+    and the output stays under max_memory, forward and backward (cupy#4834's case)."""
+    gen = torch.Generator().manual_seed(0)
+    a = torch.randn(4000, 100, generator=gen).to(CUDA).requires_grad_()
+    c = torch.randn(20, 100, 100, generator=gen).to(CUDA).requires_grad_()
+    bound = 2 * 2**20
+    expected = torch.einsum("ab,cbe,ae->ac", a, c, a)
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    out = axisdot.einsum("ab,cbe,ae->ac", a, c, a, max_memory=bound)
+    torch.cuda.synchronize()
+    assert torch.cuda.max_memory_allocated() - base - out.numel() * out.element_size() <= bound
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-3)
+    grad = torch.ones_like(out)
+    torch.cuda.reset_peak_memory_stats()
+    base = torch.cuda.memory_allocated()
+    out.backward(grad)
+    torch.cuda.synchronize()
+    grads = (a.numel() + c.numel()) * a.element_size()
+    assert torch.cuda.max_memory_allocated() - base - grads <= bound
