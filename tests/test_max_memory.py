@@ -3,6 +3,7 @@ allocates, measured from torch.profiler's allocation events on the CPU, stay und
 bound, forward and backward; bad bounds are refused with the smallest feasible one named."""
 from __future__ import annotations
 
+import gc
 import math
 import re
 
@@ -190,9 +191,12 @@ def test_bad_max_memory_is_refused_with_the_rule(value, error, words):
 
 def test_a_plan_with_no_temporaries_fits_every_bound():
     x, y = torch.randn(30, 40), torch.randn(40, 50)
+    gc.collect()  # no earlier test's garbage freed while the call is measured
     got, peak, _ = measured_forward(["ij,jk->ik", x, y], 0)
     torch.testing.assert_close(got, x @ y)
-    assert peak == 0
+    # nothing beyond the output (below 0: a free of memory allocated before the call,
+    # seen once in the full suite at -528 bytes)
+    assert peak <= 0
 
 
 def test_the_smallest_feasible_bound_named_is_feasible():
