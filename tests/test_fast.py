@@ -1,7 +1,7 @@
 """The one fast path (axisdot.fast): written once from a template in front of each front
 end's checked path, it keeps the public face of every front end, and its parts (the hit
-counter, the entries) behave as documented. Warm-against-cold behaviour of the tables is
-test_fast_tables.py's."""
+counter, the entries) behave as documented; and the fast tables' warm calls against
+cold ones (results, errors, promotion, cache statistics)."""
 from __future__ import annotations
 
 import inspect
