@@ -158,7 +158,10 @@ def test_a_value_not_allowed_is_a_value_error_and_a_wrong_type_a_type_error(call
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.integers(), st.integers(-10, 10), st.integers(min_value=2**62, max_value=2**200),
-    st.floats(allow_nan=True), st.text(max_size=4), st.binary(max_size=3), st.complex_numbers(),
+    # no subnormals: a library loaded earlier (compiled kernels on some torch builds) can set
+    # flush-to-zero, and hypothesis then refuses to draw them
+    st.floats(allow_nan=True, allow_subnormal=False), st.text(max_size=4), st.binary(max_size=3),
+    st.complex_numbers(allow_subnormal=False),
     st.integers(-5, 5).map(np.int64), st.integers(-5, 5).map(np.int8), st.booleans().map(np.bool_),
     st.integers(-3, 3).map(np.array), st.lists(st.integers(-3, 3), max_size=3).map(np.array),
     st.integers(-3, 3).map(torch.tensor), st.just(Ellipsis), st.just(slice(1, 2)),
