@@ -131,54 +131,54 @@ class WeightsFile:
                     return found
         return None
 
-    def count_variables(self, group: Any, layer: str, bound: int = 1_000_000) -> int:
-        """How many datasets the ``vars`` groups under ``group`` hold (its own and its
-        sublayers'), following hard links only and stopping at ``bound``."""
+    def _datasets(self, start: Any, layer: str, bound: int, strict: bool) -> Iterator[tuple[str, Any]]:
+        """``(name, dataset)`` for every dataset under ``start``, through hard links only.
+        ``strict``: a link, an unlisted group or more than ``bound`` objects is refused;
+        else they are passed over and the walk stops at ``bound`` (a hard-link cycle ends
+        there too)."""
         h5py = _h5py()
-        count, stack, visited = 0, [group], 0
-        while stack and count < bound and visited < bound:  # a hard-link cycle ends at the bound
+        stack, seen = [start], 0
+        while stack:
             current = stack.pop()
-            visited += 1
             try:
                 names = list(current.keys())
-            except _H5_ERRORS:
+            except _H5_ERRORS as err:
+                if strict:
+                    raise self._refuse(layer, _name(current), f"cannot be listed ({err})") from None
                 continue
             for name in names:
+                seen += 1
+                if seen > bound:
+                    if strict:
+                        raise ModelFileError(f"{self.source}: holds more than {bound} objects; refused")
+                    return
                 name = name if isinstance(name, str) else name.decode("utf-8", "replace")
                 try:
                     child = self._child(current, name, layer)
-                except ModelFileError:  # a link: not counted, and refused where it is read
+                except ModelFileError:  # a link
+                    if strict:
+                        raise
                     continue
                 if isinstance(child, h5py.Group):
                     stack.append(child)
                 elif isinstance(child, h5py.Dataset):
-                    count += 1
-        return count
+                    yield name, child
+
+    def count_variables(self, group: Any, layer: str, bound: int = 1_000_000) -> int:
+        """How many datasets the groups under ``group`` hold (its own and its
+        sublayers'), following hard links only (a link is not counted: it is refused
+        where it is read) and stopping at ``bound`` objects."""
+        return sum(1 for _ in self._datasets(group, layer, bound, strict=False))
 
     def check_all(self, bound: int = 1_000_000) -> int:
         """Check every link and dataset of the file, as a read would (no link, no external
         or virtual storage, no plugin filter, numbers only, no bomb), reading no data;
         return the bytes the datasets declare. For files another reader (Keras) will
         read whole. Stops with a refusal past ``bound`` objects."""
-        h5py = _h5py()
-        stack, seen, declared = [self._h5], 0, 0
-        while stack:
-            current = stack.pop()
-            try:
-                names = list(current.keys())
-            except _H5_ERRORS as err:
-                raise self._refuse("(the whole file)", _name(current), f"cannot be listed ({err})") from None
-            for name in names:
-                seen += 1
-                if seen > bound:
-                    raise ModelFileError(f"{self.source}: holds more than {bound} objects; refused")
-                name = name if isinstance(name, str) else name.decode("utf-8", "replace")
-                child = self._child(current, name, "(the whole file)")
-                if isinstance(child, h5py.Group):
-                    stack.append(child)
-                elif isinstance(child, h5py.Dataset):
-                    shape, dtype, _ = self._check("(the whole file)", name, child, None)
-                    declared += math.prod(shape) * dtype.itemsize
+        declared, whole = 0, "(the whole file)"
+        for name, dataset in self._datasets(self._h5, whole, bound, strict=True):
+            shape, dtype, _ = self._check(whole, name, dataset, None)
+            declared += math.prod(shape) * dtype.itemsize
         return declared
 
     def variables(self, group: Optional[Any], layer: str, names: Sequence[str]) -> list[Any]:
