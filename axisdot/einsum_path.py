@@ -19,7 +19,7 @@ from opt_einsum import paths as _paths
 
 from .errors import ArgumentError, AxisdotTypeError
 
-__all__ = ["Step", "optimize_key", "choose_path", "pairwise_path", "path_cost", "search_harder", "search_repeats",
+__all__ = ["Step", "optimize_key", "choose_path", "pairwise_path", "path_cost", "search_harder", "search_trials",
            "contraction_steps", "kept_letters", "step_cost", "memory_arg", "STRATEGIES"]
 
 Path = tuple[tuple[int, ...], ...]
@@ -145,30 +145,35 @@ def choose_path(inputs: Sequence[str], output: str, sizes: dict[str, int], optim
 
 
 #: The default ``"auto"`` searches harder (once: plans are cached) on networks of at least
-#: this many operands whose opt_einsum path costs more than :data:`SEARCH_FLOPS`.
+#: this many operands whose opt_einsum path costs more than :data:`SEARCH_FLOPS`
+#: (below, opt_einsum's own path is the one torch.einsum takes too).
 SEARCH_OPERANDS = 8
-SEARCH_FLOPS = 10**8
-#: The bound on that one-time search (opt_einsum's ``max_time``).
-SEARCH_SECONDS = 10.0
+SEARCH_FLOPS = 10**7
+#: The search's time: at most one second per :data:`SEARCH_RATE` FLOPs of the default
+#: path (about ten calls' worth at 1 GFLOP/s), and never more than :data:`SEARCH_SECONDS`.
+SEARCH_RATE = 10**8
+SEARCH_SECONDS = 9.0
 
 
-def search_repeats(flops: int) -> int:
-    """Random-greedy trials for a network whose default path costs ``flops``: more the
-    dearer each call would be (16 up to 1e10 FLOPs, 64 up to 1e12, else 128)."""
-    return 16 if flops < 10**10 else 64 if flops < 10**12 else 128
+def search_trials(flops: int) -> int:
+    """Random-greedy trials (each reconfigured) beyond the default path's own
+    reconfiguration, for a network whose default path costs ``flops``: none up to 1e8,
+    8 up to 1e9, else 16 (on the networks of `benchmarks/RESULTS.md`, 16 trials came
+    within 1.12x of cotengra's 10-second ``HyperOptimizer``; the default path alone, 5.4x)."""
+    return 0 if flops < 10**8 else 8 if flops < 10**9 else 16
 
 
 def search_harder(inputs: Sequence[str], output: str, sizes: dict[str, int], path: Path) -> Path:
-    """``path``, or a cheaper one from opt_einsum's random-greedy trials (trial ``r``
-    seeded with ``r``, so the same network gets the same path) when ``path`` costs more
-    than :data:`SEARCH_FLOPS`; at most :data:`SEARCH_SECONDS` of search."""
-    from opt_einsum.path_random import RandomGreedy
+    """``path``, or a cheaper one from :func:`axisdot.einsum_search.search` when ``path``
+    costs more than :data:`SEARCH_FLOPS`: the same network gets the same path, unless
+    the time bound cut the search short (a slow machine gets a worse path, never a late one)."""
+    from .einsum_search import search
 
     flops = path_cost(inputs, output, sizes, path)[1]
     if flops <= SEARCH_FLOPS:
         return path
-    search = RandomGreedy(max_repeats=search_repeats(flops), max_time=SEARCH_SECONDS)
-    found = tuple(tuple(step) for step in search([frozenset(t) for t in inputs], frozenset(output), sizes))
+    found = search(inputs, output, sizes, trials=search_trials(flops),
+                   seconds=min(SEARCH_SECONDS, flops / SEARCH_RATE))
     return found if path_cost(inputs, output, sizes, found)[1] < flops else path
 
 

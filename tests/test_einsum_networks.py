@@ -66,6 +66,34 @@ def regular_graph(n: int, degree: int, bond: int, seed: int) -> tuple[str, list[
     return ",".join(terms) + "->", [(bond,) * len(t) for t in terms]
 
 
+def circuit(qubits: int, gates: int, rows: int = 4) -> tuple[str, list[tuple[int, ...]]]:
+    """The amplitude <0...0|C|0...0> of a random-circuit-like network on a ``rows`` x
+    ``qubits / rows`` grid of qubits: ``gates`` two-qubit gates (2, 2, 2, 2), one-qubit
+    gates absorbed into them, placed in the four coupling layers of Google's random
+    circuits (horizontal even/odd, vertical even/odd) in the order A, C, B, D; a vector
+    (2,) opens and closes each qubit's wire. 20 qubits with 164 and 257 gates give
+    issue 21's circuits of 204 and 297 tensors."""
+    cols = qubits // rows
+    layers = []
+    for down, right in ((0, 1), (1, 0)):
+        for parity in (0, 1):
+            layers.append([(r * cols + c, (r + down) * cols + c + right)
+                           for r in range(rows - down) for c in range(cols - right)
+                           if (c if right else r) % 2 == parity])
+    wire = list(range(qubits))  # the bond each qubit's wire is on now
+    bonds = qubits
+    terms = [[w] for w in wire]
+    placed, cycle = 0, 0
+    while placed < gates:
+        for a, b in layers[(0, 2, 1, 3)[cycle % 4]][:gates - placed]:
+            terms.append([wire[a], wire[b], bonds, bonds + 1])
+            wire[a], wire[b], bonds, placed = bonds, bonds + 1, bonds + 2, placed + 1
+        cycle += 1
+    terms += [[w] for w in wire]
+    names = _letters(bonds)
+    return ",".join("".join(names[k] for k in t) for t in terms) + "->", [(2,) * len(t) for t in terms]
+
+
 NETWORKS = {
     "regular-3-of-20": regular_graph(20, 3, 2, seed=1),
     "regular-3-of-50": regular_graph(50, 3, 2, seed=2),
