@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import random
 from dataclasses import dataclass
 from typing import Any, Container, Hashable, Optional, Sequence
 
@@ -209,13 +210,22 @@ def _subpath(terms: Sequence[str], result: str, sizes: dict[str, int]) -> Path:
     """A pairwise order for one step's operands: of opt_einsum's greedy path, random-greedy
     trials minimizing size, and (for a few operands) dynamic programming minimizing size,
     the one whose largest intermediate is smallest, then the cheapest. No memory limit:
-    the step must contract them all anyway. Deterministic (trial r is seeded with r)."""
+    the step must contract them all anyway. Deterministic: letters are numbered
+    (:func:`axisdot.einsum_search.numbered`) and trial r is seeded with r; opt_einsum
+    seeds the global random module for that, so its state is put back."""
     from opt_einsum.path_random import RandomGreedy
 
-    sets, out = [frozenset(t) for t in terms], frozenset(result)
-    found = [_paths.greedy(sets, out, sizes), RandomGreedy(max_repeats=16, minimize="size")(sets, out, sizes)]
+    from .einsum_search import numbered
+
+    sets, out, numbered_sizes = numbered(terms, result, sizes)
+    state = random.getstate()
+    try:
+        found = [_paths.greedy(sets, out, numbered_sizes),
+                 RandomGreedy(max_repeats=16, minimize="size")(sets, out, numbered_sizes)]
+    finally:
+        random.setstate(state)
     if len(terms) <= EXACT_SUBPATH:
-        found.append(_paths.DynamicProgramming(minimize="size", search_outer=True)(sets, out, sizes))
+        found.append(_paths.DynamicProgramming(minimize="size", search_outer=True)(sets, out, numbered_sizes))
     candidates = [tuple(tuple(s) for s in p) for p in found]
     return min(candidates, key=lambda p: path_cost(terms, result, sizes, p))
 

@@ -89,3 +89,22 @@ def test_tiny_subtrees_still_give_valid_paths(monkeypatch, leaves):
     found = search(inputs, output, sizes, trials=2, seconds=60)
     assert _opt_einsum_cost(equation, shapes, found) <= _opt_einsum_cost(
         equation, shapes, opt_einsum.paths.greedy(*axisdot.einsum_search.numbered(inputs, output, sizes)))
+
+
+def test_memory_limit_leaves_the_global_random_state_alone():
+    """A step opt_einsum leaves whole under ``memory_limit`` is ordered with its
+    random-greedy trials, which seed Python's global random module."""
+    import random
+
+    import torch
+
+    from test_einsum_networks import lattice
+
+    import axisdot
+
+    equation, shapes = lattice(4, 4, 3)
+    random.seed(99)
+    expected = random.random()
+    random.seed(99)
+    axisdot.explain(equation, *[torch.empty(s, device="meta") for s in shapes], memory_limit=64)
+    assert random.random() == expected
