@@ -137,7 +137,11 @@ def choose_path(inputs: Sequence[str], output: str, sizes: dict[str, int], optim
     if optimize is False:
         return _left_to_right(n)
     find = optimize if isinstance(optimize, _paths.PathOptimizer) else _paths.get_path_fn(str(optimize))
-    found = tuple(tuple(step) for step in find([frozenset(t) for t in inputs], frozenset(output), sizes, limit))
+    state = random.getstate()  # opt_einsum's random-greedy strategies ("auto-hq", ...) seed it
+    try:
+        found = tuple(tuple(step) for step in find([frozenset(t) for t in inputs], frozenset(output), sizes, limit))
+    finally:
+        random.setstate(state)
     if find is optimize:
         _refuse_slicing(optimize, quoted)
     if optimize == "auto" and limit is None and n >= SEARCH_OPERANDS:

@@ -91,9 +91,10 @@ def test_tiny_subtrees_still_give_valid_paths(monkeypatch, leaves):
         equation, shapes, opt_einsum.paths.greedy(*axisdot.einsum_search.numbered(inputs, output, sizes)))
 
 
-def test_memory_limit_leaves_the_global_random_state_alone():
-    """A step opt_einsum leaves whole under ``memory_limit`` is ordered with its
-    random-greedy trials, which seed Python's global random module."""
+@pytest.mark.parametrize("options", [{"memory_limit": 64}, {"optimize": "auto-hq"}])
+def test_planning_leaves_the_global_random_state_alone(options):
+    """opt_einsum's random-greedy trials seed Python's global random module: those of
+    ``"auto-hq"``, and those that order a step opt_einsum leaves whole under ``memory_limit``."""
     import random
 
     import torch
@@ -106,5 +107,5 @@ def test_memory_limit_leaves_the_global_random_state_alone():
     random.seed(99)
     expected = random.random()
     random.seed(99)
-    axisdot.explain(equation, *[torch.empty(s, device="meta") for s in shapes], memory_limit=64)
+    axisdot.explain(equation, *[torch.empty(s, device="meta") for s in shapes], **options)
     assert random.random() == expected
