@@ -10,6 +10,7 @@ named for their role in the layer. Nothing here knows the layer classes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any, Mapping, Optional, Sequence, Union
 
 from .attention_spec import AttentionSpec
@@ -94,9 +95,12 @@ def _dense(part: DensePart) -> tuple[Explanation, dict[str, tuple[int, ...]]]:
     return e, weights
 
 
-def dense_explanation(layer: str, part: DensePart, notes: Sequence[str] = ()) -> LayerExplanation:
-    """The report of an EinsumDense (``layer``: its constructor line)."""
+def dense_explanation(layer: str, part: DensePart, notes: Sequence[str] = (),
+                      more_weights: Mapping[str, tuple[int, ...]] = MappingProxyType({})) -> LayerExplanation:
+    """The report of an EinsumDense (``layer``: its constructor line); ``more_weights``:
+    weights beyond the kernel and bias (LoRA's), by name."""
     e, weights = _dense(part)
+    weights.update(more_weights)
     return LayerExplanation(layer, (("dense", e),), weights, tuple(part.spec.output_shape),  # type: ignore[arg-type]
                             e.flops or 0, tuple(notes))
 
@@ -110,10 +114,12 @@ def dot_explanation(layer: str, x: Any, y: Any, axes: Any, normalize: Union[bool
 def attention_explanation(layer: str, spec: AttentionSpec, projections: Mapping[str, DensePart],
                           notes: Sequence[str] = ()) -> LayerExplanation:
     """The report of a MultiHeadAttention (``layer``: its constructor line): its
-    ``query_dense``, ``key_dense``, ``value_dense`` and ``output_dense`` projections
-    (``projections``, by those names) around the scores and combine equations of ``spec``."""
+    ``query_dense``, ``key_dense``, ``value_dense`` (and ``gate_dense``, where the layer
+    gates) and ``output_dense`` projections (``projections``, by those names) around the
+    scores and combine equations of ``spec``."""
     parts, weights = [], {}
-    for role in ("query", "key", "value"):
+    roles = ("query", "key", "value") + (("gate",) if "gate_dense" in projections else ())
+    for role in roles:
         e, w = _dense(projections[f"{role}_dense"])
         parts.append((f"{role} projection", e))
         weights.update({f"{role}_dense.{k}": v for k, v in w.items()})

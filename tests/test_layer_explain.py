@@ -1,7 +1,12 @@
 """Each layer explains itself (issue 19): ``layer.explain(*shapes)`` is what
 ``axisdot.explain(layer, *shapes)`` gives, the same report as before explain moved into
 the layers (recorded in ``layer_explain_reports.json`` by the code before the move), and
-explaining never builds or changes the layer."""
+explaining never builds or changes the layer. Five cases were recorded again on
+2026-12-07 after three deliberate fixes, their diff read to be those and nothing else: a
+projection without a bias no longer says "then the bias" ("dense ellipsis", "dense lora",
+"attention, key", "attention, no bias"), the gate projection is reported ("attention,
+gate"), and LoRA's weights are listed ("dense lora"); the weights are also checked against
+the built layer's parameters below."""
 from __future__ import annotations
 
 import re
@@ -66,7 +71,7 @@ def test_a_layer_s_report_is_the_one_recorded_before_explain_moved_into_the_laye
     assert [f[:3] for f in fields] == [re.split(r"\s{3,}", line)[:3] for role in own
                                        for line in _steps_apart(str(own[role]))[1]]
     # the lowering as recorded; the copies it names after a ";" are issue 21's (tests/test_einsum_layouts.py)
-    assert [f[3].split(";")[0] for f in fields] == [re.split(r"\s{3,}", line)[3]
+    assert [f[3].split(";")[0] for f in fields] == [re.split(r"\s{3,}", line)[3].split(";")[0]
                                                     for line in _steps_apart(recorded["report"])[1]]
 
     def steps_of(path: list) -> list:
@@ -146,3 +151,29 @@ def test_a_built_layer_refuses_to_explain_inputs_it_does_not_take():
 def test_a_module_that_cannot_explain_itself_is_named():
     with pytest.raises(axisdot.AxisdotTypeError, match="cannot explain a Linear"):
         axisdot.explain(torch.nn.Linear(2, 3), (2, 2))
+
+
+@cases
+def test_a_reports_weights_are_the_built_layers_parameters(name):
+    """Independent of the recording: the weights a report lists, by name and shape, are
+    the parameters the layer has once it has run on inputs of those shapes."""
+    make, shapes = CASES[name]
+    module = make()
+    e = module.explain(*shapes)
+    inputs = [torch.rand(s) for s in shapes]
+    if isinstance(module, MultiHeadAttention) and len(inputs) == 1:
+        inputs *= 2  # self-attention: the query is the value
+    module(*inputs)
+    assert e.weights == {n: tuple(p.shape) for n, p in module.named_parameters()}
+
+
+@cases
+def test_a_lowering_names_no_bias_where_the_part_has_none(name):
+    make, shapes = CASES[name]
+    data = make().explain(*shapes).to_dict()
+    for role, part in data["parts"].items():
+        prefix = {"dense": "", "query projection": "query_dense.", "key projection": "key_dense.",
+                  "value projection": "value_dense.", "gate projection": "gate_dense.",
+                  "output projection": "output_dense."}.get(role)
+        if prefix is not None and f"{prefix}bias" not in data["weights"]:
+            assert "bias" not in part["lowering"], role

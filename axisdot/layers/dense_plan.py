@@ -54,7 +54,8 @@ SMALL_DENSE_OUTPUT = 4096
 class DensePlan:
     """The torch calls of one EinsumDense equation for inputs of one rank."""
 
-    def __init__(self, equation: str, bias_fusable: bool, kernel_shape: Optional[Sequence[int]] = None) -> None:
+    def __init__(self, equation: str, bias_fusable: bool, kernel_shape: Optional[Sequence[int]] = None,
+                 has_bias: bool = True) -> None:
         self.equation = equation
         layout = _linear_layout(equation)
         if layout is not None:
@@ -69,7 +70,7 @@ class DensePlan:
                 self.small_input = SMALL_DENSE_OUTPUT * rows_in // max(rows_out, 1)
             self.fused = bias_fusable
             self.large = "torch.nn.functional.linear on views" + (", bias fused" if bias_fusable else "")
-            self.small = f"{'torch.matmul' if self.matrix else 'torch.tensordot'}, then the bias"
+            self.small = ("torch.matmul" if self.matrix else "torch.tensordot") + (", then the bias" if has_bias else "")
             self.lowering = self.large
             if self.small_input >= 0:
                 self.lowering += f" (outputs of at most {SMALL_DENSE_OUTPUT} elements: {self.small})"
@@ -129,7 +130,7 @@ def dense_plan(equation: DenseEquation, bias_axes: Optional[str], rank: int,
     outputs = "".join(c for c in y if c not in x)
     fusable = bias_axes is not None and spec is not None and spec.bias_shape is not None \
         and set(bias_axes) == set(outputs) and z.endswith(outputs) and len(spec.bias_shape) == len(outputs)
-    return DensePlan(explicit, fusable, None if spec is None else spec.kernel_shape)
+    return DensePlan(explicit, fusable, None if spec is None else spec.kernel_shape, has_bias=bias_axes is not None)
 
 
 def dense_part(equation: DenseEquation, output_shape: PartialShape, bias_axes: Optional[str],

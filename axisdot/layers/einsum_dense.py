@@ -258,9 +258,11 @@ class EinsumDense(LazyModuleMixin, torch.nn.Module):
             notes.append(f"then the bias {shape_text(part.spec.bias_shape)} is added (broadcast over the output)")
         if self.activation_name != "linear":
             notes.append(f"then the activation {self.activation_name!r}")
+        lora = {}
         if self.lora_enabled:
             notes.append(f"the kernel is kernel + {self.lora_alpha}/{self.lora_rank} * lora_kernel_a @ lora_kernel_b")
-        return dense_explanation(constructor_line("EinsumDense", self.get_config()), part, notes)
+            lora = {name: tuple(getattr(self, name).shape) for name in ("lora_kernel_a", "lora_kernel_b")}
+        return dense_explanation(constructor_line("EinsumDense", self.get_config()), part, notes, lora)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

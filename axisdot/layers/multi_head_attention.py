@@ -408,6 +408,9 @@ class MultiHeadAttention(LazyModuleMixin, torch.nn.Module):
         notes = (f"softmax over the scores' axes {spec.softmax_axes}, masks as Keras applies them",
                  "runs as torch.nn.functional.scaled_dot_product_attention (as Keras fuses it) unless the scores "
                  "are returned" if fused else "runs the scores and combine equations as planned contractions")
+        if self.use_gate:
+            notes += ("the gate projection of the query goes through a sigmoid and multiplies the combined heads "
+                      "before the output projection",)
         return attention_explanation(constructor_line(name, self.get_config()), spec, parts, notes)
 
     # -- Keras configs and layers ---------------------------------------------------------
