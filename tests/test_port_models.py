@@ -210,3 +210,33 @@ def test_a_truncated_archive_is_called_corrupt(saved, tmp_path, capsys):
     assert main(["port", str(tmp_path / "cut.keras")]) == 2
     err = capsys.readouterr().err
     assert "corrupt" in err and "utf-8" not in err
+
+
+@keras.saving.register_keras_serializable(package="axisdot_tests")
+class Scale(keras.layers.Layer):
+    """A user's custom layer: one weight, no sublayers in its config."""
+
+    def build(self, shape):
+        self.scale = self.add_weight(shape=(shape[-1],), initializer="ones", name="scale")
+
+    def call(self, x):
+        return x * self.scale
+
+
+def test_loading_opens_the_weights_once_and_names_the_custom_layer(tmp_path, monkeypatch):
+    """Without Keras, loading the ported layers' weights and counting what a custom layer
+    holds share one open of ``model.weights.h5`` (its streaming checks run once)."""
+    import axisdot.port.archive
+
+    x = keras.Input((5, 8), name="x")
+    out = L.EinsumDense("abc,cd->abd", (None, 4), bias_axes="d", name="head")(Scale(name="scale")(x))
+    keras.Model(x, out, name="m").save(tmp_path / "m.keras")
+    opened = []
+    real = axisdot.port.archive._open_member
+    monkeypatch.setattr(axisdot.port.archive, "_open_member", lambda *a: opened.append(a[1].filename) or real(*a))
+    ported = axisdot.port.load(tmp_path / "m.keras", keras=False)
+    assert [layer.name for layer in ported] == ["m/head"]
+    [hidden] = ported.not_ported
+    assert (hidden.name, hidden.class_name) == ("m/scale", "axisdot_tests>Scale")
+    assert "its weights hold 1 variable:" in hidden.reason
+    assert opened == ["model.weights.h5"]

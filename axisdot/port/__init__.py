@@ -61,9 +61,10 @@ def _port(path: Union[str, Path], limits: Limits, weights: bool, keras: Optional
     entries = [entry for entry in walk(archive.config, limits.max_layers) if entry.class_name in PORTERS]
     ported = [build(entry) for entry in entries]
     if weights and any(PORTERS[e.class_name].slots for e in entries):
-        with archive.weights() as file:
+        with archive.weights() as file:  # opened (and its checks run) once, for both
             for layer, entry in zip(ported, entries):
                 load_weights(layer, entry, file)
+            return Ported(ported, not_ported(archive, hidden, why, file) if hidden else ())
     return Ported(ported, not_ported(archive, hidden, why) if hidden else ())
 
 

@@ -48,15 +48,22 @@ def hidden_layers(archive: ModelArchive) -> list[LayerEntry]:
     return [e for e in walk(config, archive.limits.max_layers) if e.class_name not in PORTERS and _is_custom(e.node)]
 
 
-def not_ported(archive: ModelArchive, hidden: list[LayerEntry], why: str) -> list[NotPorted]:
+def _count(weights: Any, hidden: list[LayerEntry], counts: dict[str, Optional[int]]) -> None:
+    for entry in hidden:
+        group = weights.find_group(entry.name, entry.h5_path) if entry.h5_path else weights.group("", "")
+        counts[entry.name] = None if group is None else weights.count_variables(group, entry.name)
+
+
+def not_ported(archive: ModelArchive, hidden: list[LayerEntry], why: str, weights: Any = None) -> list[NotPorted]:
     """Each hidden layer, with the variables its weights hold where the file has weights
-    (counted through the checked reader: no data is read)."""
+    (counted through the checked reader: no data is read). ``weights``: the archive's
+    :class:`~axisdot.port.hdf5.WeightsFile` where the caller has it open already (so its
+    checks run once). A weights file that breaks a rule leaves the counts out."""
     counts: dict[str, Optional[int]] = {entry.name: None for entry in hidden}
-    if archive.weights_member is not None:
-        with contextlib.suppress(ModelFileError), archive.weights() as weights:
-            for entry in hidden:
-                group = weights.find_group(entry.name, entry.h5_path) if entry.h5_path else weights.group("", "")
-                counts[entry.name] = None if group is None else weights.count_variables(group, entry.name)
+    if weights is not None or archive.weights_member is not None:
+        opened = contextlib.nullcontext(weights) if weights is not None else archive.weights()
+        with contextlib.suppress(ModelFileError), opened as file:
+            _count(file, hidden, counts)
     out = []
     for entry in hidden:
         n = counts[entry.name]
