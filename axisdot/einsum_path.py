@@ -14,13 +14,13 @@ import itertools
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, Container, Hashable, Optional, Sequence
+from typing import Any, Container, Hashable, NamedTuple, Optional, Sequence
 
 from opt_einsum import paths as _paths
 
 from .errors import ArgumentError, AxisdotTypeError
 
-__all__ = ["Step", "optimize_key", "choose_path", "pairwise_path", "path_cost", "search_harder", "search_trials",
+__all__ = ["Step", "Chosen", "optimize_key", "choose_path", "pairwise_path", "path_cost", "search_harder", "search_trials",
            "contraction_steps", "kept_letters", "step_cost", "memory_arg", "STRATEGIES"]
 
 Path = tuple[tuple[int, ...], ...]
@@ -122,20 +122,32 @@ def _check_path(path: Path, n: int, quoted: str) -> Path:
     return path
 
 
+class Chosen(NamedTuple):
+    """A path, and who chose it (for ``explain``: "opt_einsum", "opt_einsum's 'dp'",
+    "axisdot's one-time search ...", "the path given", ...)."""
+
+    path: Path
+    origin: str
+
+
+#: ``explain``'s word for a path the default's one-time search found (:func:`search_harder`).
+SEARCHED = "axisdot's one-time search (opt_einsum's greedy and random-greedy trials, subtrees reconfigured)"
+
+
 def choose_path(inputs: Sequence[str], output: str, sizes: dict[str, int], optimize: Hashable,
-                memory_limit: Any, quoted: str) -> Path:
+                memory_limit: Any, quoted: str) -> Chosen:
     """The path for these checked subscripts and sizes (``optimize`` from :func:`optimize_key`),
     every step pairwise: a step of more operands (opt_einsum leaves one under
     ``memory_limit``, an explicit path may ask for one) gets its own path
     (:func:`pairwise_path`)."""
     n = len(inputs)
     if isinstance(optimize, tuple):
-        return pairwise_path(inputs, output, sizes, _check_path(optimize, n, quoted))
+        return _pairwise(inputs, output, sizes, _check_path(optimize, n, quoted), "the path given")
     limit = memory_arg(memory_limit, [_size(t, sizes) for t in (*inputs, output)], quoted)
     if n <= 2:
-        return (tuple(range(n)),)
+        return Chosen((tuple(range(n)),), "opt_einsum")
     if optimize is False:
-        return _left_to_right(n)
+        return Chosen(_left_to_right(n), "left to right (optimize=False)")
     find = optimize if isinstance(optimize, _paths.PathOptimizer) else _paths.get_path_fn(str(optimize))
     state = random.getstate()  # opt_einsum's random-greedy strategies ("auto-hq", ...) seed it
     try:
@@ -144,9 +156,20 @@ def choose_path(inputs: Sequence[str], output: str, sizes: dict[str, int], optim
         random.setstate(state)
     if find is optimize:
         _refuse_slicing(optimize, quoted)
+        origin = type(optimize).__name__
+    else:
+        origin = "opt_einsum" if optimize == "auto" else f"opt_einsum's {optimize!r}"
+    if limit is not None:
+        origin += f" under memory_limit={limit}"
     if optimize == "auto" and limit is None and n >= SEARCH_OPERANDS:
-        found = search_harder(inputs, output, sizes, found)
-    return pairwise_path(inputs, output, sizes, found)
+        searched = search_harder(inputs, output, sizes, found)
+        found, origin = searched, (origin if searched is found else SEARCHED)
+    return _pairwise(inputs, output, sizes, found, origin)
+
+
+def _pairwise(inputs: Sequence[str], output: str, sizes: dict[str, int], path: Path, origin: str) -> Chosen:
+    pairwise = pairwise_path(inputs, output, sizes, path)
+    return Chosen(pairwise, origin if pairwise == path else f"{origin}, its steps of several operands ordered pairwise")
 
 
 #: The default ``"auto"`` searches harder (once: plans are cached) on networks of at least

@@ -113,8 +113,8 @@ class SizedEinsum:
         self.unsqueeze = tuple(k for k, c in enumerate(sub.output) if c not in kept)
         self.inputs, self.output = tuple(inputs), output
         self.widens = widens_to_int64(sub, shapes)
-        self.path = choose_path(self.inputs, output, {c: self.sizes.get(c, 1) for c in kept},
-                                optimize, memory_limit, quoted)
+        self.path, self.path_origin = choose_path(self.inputs, output, {c: self.sizes.get(c, 1) for c in kept},
+                                                  optimize, memory_limit, quoted)
         #: each intermediate laid out for the step that reads it (:mod:`axisdot.einsum_layout`)
         self.steps: tuple[LaidStep, ...] = laid_out_steps(self.inputs, output, self.path, self.sizes)
         self.lowerings = [step(s.equation) for s in self.steps]

@@ -79,6 +79,8 @@ class Explanation:
     sliced: tuple[tuple[str, int], ...] = ()
     slices: int = 1
     extra_flops: int = 0
+    #: einsum: who chose the path ("opt_einsum", "axisdot's one-time search ...", ...)
+    path_origin: str = "opt_einsum"
 
     @property
     def input_shapes(self) -> tuple[OperandShape, ...]:
@@ -207,7 +209,7 @@ def _einsum(equation: str, operands: Sequence[Any], optimize: Any, memory_limit:
         flops=sum(s.flops or 0 for s in steps), largest_intermediate=largest,
         path=steps, cached=cached, code=_torch_line(sub.equation, len(shapes)), peak_memory=slicing.peak,
         memory_dtype=str(dtype).replace("torch.", ""), sliced=slicing.cuts, slices=slicing.slices,
-        extra_flops=slicing.extra_flops,
+        extra_flops=slicing.extra_flops, path_origin=plan.path_origin,
     )
 
 
@@ -351,7 +353,7 @@ def _report(e: Explanation) -> list[str]:
                 "torch": "torch.nn.functional.normalize, eps 1e-12"}[str(e.normalize)]
         lines.append(f"  normalize each input is L2-normalized over its contracted axes first ({rule})")
     if e.path:
-        lines.append("  path      (chosen by opt_einsum)")
+        lines.append(f"  path      (chosen by {e.path_origin})")
         for i, s in enumerate(e.path, 1):
             ops = ",".join(map(str, s.operands))
             lines.append(f"    {i}. operands {ops:<6} {s.equation:<24} {_fmt(s.flops):>14} FLOPs   {s.lowering}")

@@ -83,10 +83,14 @@ class EinsumExpression:
         return self._plan(operands)
 
     def explain(self) -> Any:
-        """The report :func:`axisdot.explain` gives for this equation and these shapes."""
+        """The report :func:`axisdot.explain` gives for this equation and these shapes
+        (the path this expression runs, said to be chosen by whoever chose it)."""
+        from dataclasses import replace
+
         from .explanation import explain
 
-        return explain(self.equation, *self.shapes, optimize=self.path, max_memory=self._max_memory)
+        report = explain(self.equation, *self.shapes, optimize=self.path, max_memory=self._max_memory)
+        return replace(report, path_origin=self._plan.path_origin)
 
 
 def einsum_expression(equation: str, *shapes: Any, optimize: Any = "auto", memory_limit: Any = None,

@@ -186,3 +186,20 @@ def test_a_path_optimizer_searches_once_per_equation_and_shapes():
     assert optimizer.searches == 1
     axisdot.einsum("ij,jk,kl->il", torch.rand(2, 4), b, c, optimize=optimizer)
     assert optimizer.searches == 2
+
+
+def test_explain_says_who_chose_the_path():
+    (equation, shapes), _ = DEAR["regular-4-of-30-bond-3"]
+    meta = _meta(shapes)
+    searched = axisdot.explain(equation, *meta)
+    assert searched.path_origin == axisdot.einsum_path.SEARCHED
+    assert f"path      (chosen by {axisdot.einsum_path.SEARCHED})" in str(searched)
+    assert axisdot.explain(equation, *meta, optimize="greedy").path_origin == "opt_einsum's 'greedy'"
+    assert axisdot.explain(equation, *meta, optimize=False).path_origin == "left to right (optimize=False)"
+    given = [list(step) for step in opt_einsum.contract_path(equation, *shapes, shapes=True)[0]]
+    assert axisdot.explain(equation, *meta, optimize=given).path_origin == "the path given"
+    assert axisdot.explain(equation, *meta, memory_limit=64).path_origin == \
+        "opt_einsum under memory_limit=64, its steps of several operands ordered pairwise"
+    cheap_equation, cheap_shapes = CHEAP["lattice-5x5-bond-2"]
+    assert axisdot.explain(cheap_equation, *_meta(cheap_shapes)).path_origin == "opt_einsum"
+    assert axisdot.explain("ab,bc->ac", (2, 3), (3, 4)).path_origin == "opt_einsum"

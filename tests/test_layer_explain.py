@@ -37,6 +37,7 @@ def _header(module):
 STEP = re.compile(r"^\s+\d+\. operands ")
 MEMORY = re.compile(r"^\s+memory\s")  # the peak of temporaries, added by issue 22 after the recording
 MEMORY_KEYS = ("peak_memory", "memory_dtype", "sliced", "slices", "extra_flops")
+ADDED_KEYS = ("path_origin",)  # who chose an einsum's path, added by issue 21 after the recording
 
 
 def _steps_apart(text: str) -> tuple[list[str], list[str]]:
@@ -47,7 +48,7 @@ def _steps_apart(text: str) -> tuple[list[str], list[str]]:
 
 
 def _without_paths(data: dict) -> dict:
-    dropped = ("path", *MEMORY_KEYS)
+    dropped = ("path", *MEMORY_KEYS, *ADDED_KEYS)
     return {**data, "layer": None, "parts": {role: {k: v for k, v in part.items() if k not in dropped}
                                              for role, part in data["parts"].items()}}
 
