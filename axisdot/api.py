@@ -230,7 +230,8 @@ def _sublist_form(args: Sequence[Any]) -> tuple[tuple, list[Any]]:
 
 def einsum(*args: Any, optimize: Any = "auto", memory_limit: Any = None, max_memory: Any = None) -> torch.Tensor:
     """``torch.einsum``, planned: the same equations, operands and results (values, shape,
-    dtype), with the pairwise order chosen by opt_einsum and cached.
+    dtype), with the pairwise order chosen by opt_einsum (searched harder, once, for a large
+    network whose opt_einsum path is dear: :mod:`axisdot.einsum_search`) and cached.
 
     ``einsum("ij,jk->ik", a, b)``, ``einsum("ij,jk", [a, b])`` or the sublist form
     ``einsum(a, [0, 1], b, [1, 2], [0, 2])``. Size-1 axes broadcast; ``...`` stands for
