@@ -11,8 +11,8 @@ gains nothing. The cheapest tree wins.
 
 Measured (`benchmarks/einsum_networks.py`, `benchmarks/RESULTS.md`): on random 3- and
 4-regular graphs, lattices and 20-qubit circuit amplitudes of 30-297 tensors, 16 trials
-come within 0.27-1.11x of cotengra's 10-second ``HyperOptimizer`` FLOPs, where
-opt_einsum's random-greedy trials alone stayed 4.5-38x above it.
+come within 0.39-1.13x of the FLOPs of cotengra's 10-second ``HyperOptimizer`` (the best of
+three runs), where opt_einsum's random-greedy trials alone stayed 4.5-38x above it.
 
 Costs are opt_einsum's FLOP count (``opt_einsum.contract_path``'s ``opt_cost``): a
 subtree is replaced only by a cheaper one, so a reconfigured tree is never dearer than
