@@ -103,6 +103,47 @@ def test_each_lowering_built_directly_matches_torch_einsum(kind, data):
             fast(x.unsqueeze(0), y.unsqueeze(0))
 
 
+@given(data=st.data())
+def test_the_general_lowering_with_one_contracted_element_multiplies_and_matches_torch_einsum(data):
+    # every contracted size 1 (pytorch#41467's bic,bicf->bif): the broadcast product, not a bmm
+    spec = data.draw(kind_specs(Kind.PERMUTE_BMM), label="spec")
+    plan = Plan(spec, "test")
+    assume(plan.kind is Kind.PERMUTE_BMM and spec.contract[0] and spec.x_rank + spec.y_rank <= len(LETTERS))
+    x, y = operands(data, spec)
+    index_x, index_y = [slice(None)] * x.ndim, [slice(None)] * y.ndim
+    for xa, ya in zip(*spec.contract):
+        index_x[xa], index_y[ya] = slice(0, 1), slice(0, 1)
+    x, y = x[tuple(index_x)].contiguous(), y[tuple(index_y)].contiguous()
+    assume(all(x.shape[xa] == 1 for xa in spec.contract[0]))  # a drawn size 0 stays 0
+    with AtenLog() as log:
+        got = plan.run(x, y)
+    torch.testing.assert_close(got, einsum_reference(spec, x, y), rtol=1e-12, atol=1e-12)
+    assert "aten.bmm.default" not in log.ops and "aten.mul.Tensor" in log.ops
+
+
+def test_one_contracted_element_keeps_bmm_refusals_of_bool_and_mixed_dtypes():
+    plan = Plan(Spec(3, 4, ((0, 1), (0, 1)), ((2,), (2,))), "test")  # bic,bicf->bif
+    assert plan.kind is Kind.PERMUTE_BMM
+    x, y = torch.ones(2, 3, 1, dtype=torch.bool), torch.ones(2, 3, 1, 4, dtype=torch.bool)
+    with pytest.raises(axisdot.AxisdotError, match="bool"):
+        plan(x, y)
+    mixed = plan(x.double(), y.float())  # promoted as for any other size (recover())
+    assert mixed.dtype == torch.float64 and mixed.shape == (2, 3, 4) and bool((mixed == 1).all())
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["no-grad", "grad"])
+def test_one_contracted_element_in_einsum_matches_numpy_with_gradients(grad):
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(50, 7, 1, generator=gen, dtype=torch.float64, requires_grad=grad)
+    y = torch.randn(50, 7, 1, 3, generator=gen, dtype=torch.float64)
+    out = axisdot.einsum("bic,bicf->bif", x, y)
+    np.testing.assert_allclose(out.detach().numpy(), np.einsum("bic,bicf->bif", x.detach().numpy(), y.numpy()),
+                               rtol=1e-12)
+    if grad:  # d(sum of out)/dx[b, i, 0] = sum over f of y[b, i, 0, f]
+        out.sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), y.sum(-1).numpy(), rtol=1e-12)
+
+
 @given(spec=st.sampled_from(Kind).flatmap(kind_specs))
 def test_the_general_lowering_applies_to_every_layout_with_an_output_axis_and_a_plan_takes_the_first(spec):
     lay = layout(spec)
@@ -260,8 +301,12 @@ def test_no_broadcast_product_is_materialized(x_shape, y_shape, axes):
     (lambda x, y: axisdot.dot(x, y, (2, 2)), [(32, 64, 128), (32, 256, 128)]),
     (lambda x, y: axisdot.dot(x, y, (3, 1)), [(32, 64, 10, 128), (32, 128, 32, 15)]),
     (lambda x, y: axisdot.einsum("bij,jk->bik", x, y), [(64, 128, 256), (256, 64)]),
+    (lambda x, y: axisdot.einsum("Nc,Nc->N", x, y), [(1048576, 2), (1048576, 2)]),
+    (lambda x, y: axisdot.einsum("Nc,Nc->N", x, y), [(262144, 8), (262144, 8)]),
+    (lambda x, y: axisdot.einsum("bic,bicf->bif", x, y), [(1000, 100, 1), (1000, 100, 1, 3)]),
 ], ids=["vector-dot", "Dot-module", "tensordot-full", "einsum-rowdot", "vector-dot-row-tiles",
-        "vector-dot-column-tiles", "bmm", "bmm-transposed", "article", "einsum-linear"])
+        "vector-dot-column-tiles", "bmm", "bmm-transposed", "article", "einsum-linear", "row-dots-two-columns",
+        "row-dots-short-rows", "one-contracted-element"])
 def test_no_lowering_allocates_more_than_its_output_plus_1_mib(call, inputs):
     """Issue 13's memory target: beyond its inputs, a call holds its output and at most
     1 MiB more at any moment (a vector dot's elementwise product of 16 MiB included)."""
@@ -273,3 +318,17 @@ def test_no_lowering_allocates_more_than_its_output_plus_1_mib(call, inputs):
         out = call(x, y)
     budget = out.numel() * out.element_size() + 2**20
     assert alloc.peak <= budget, f"{alloc.peak / 2**20:.2f} MiB alive at once, output {out.numel() * 4 / 2**20:.2f} MiB"
+
+
+@pytest.mark.parametrize("shape", [(1048576, 2), (1048576, 1), (262144, 8), (65536, 31)],
+                         ids=["two-columns", "one-column", "short-rows", "rows-of-31"])
+def test_vector_dots_of_short_rows_allocate_nothing_but_their_output(shape):
+    # pytorch#101249's row dots: torch.einsum (a bmm) holds no temporary, nor does axisdot
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
+    axisdot.einsum("Nc,Nc->N", x, y)
+    with Allocations() as alloc:
+        out = axisdot.einsum("Nc,Nc->N", x, y)
+    assert alloc.peak == out.numel() * out.element_size()
+    np.testing.assert_allclose(out.numpy(), np.einsum("nc,nc->n", x.double().numpy(), y.double().numpy()),
+                               rtol=1e-5, atol=1e-5)
