@@ -22,7 +22,7 @@ from typing import NamedTuple, Optional, Sequence
 
 from .einsum_path import Path, kept_letters
 from .einsum_steps import pairwise, reduced_order
-from .layout import layout
+from .layout import larger_y_layout, layout
 from .lowerings import Kind, choose
 
 __all__ = ["LaidStep", "StepLayout", "laid_out_steps", "step_copies", "KEEP_ORDERS"]
@@ -95,6 +95,10 @@ def step_copies(x: str, y: str, result: str, sizes: dict[str, int], x_contiguous
     if choose(lay).kind is not Kind.PERMUTE_BMM:
         in_place = x_ok and y_ok and lay.in_place
         return StepLayout((), 0, natural, in_place or not choose(lay).kind.elementwise)
+    by_y = larger_y_layout(spec, lay)  # the lowering's choice for a larger y, as it makes it per call
+    if by_y is not None and _size("".join(c for c in y if c not in x), sizes) > \
+            _size("".join(c for c in x if c not in y), sizes):
+        lay = by_y
     nb, nc = lay.n_batch, lay.n_contract
     x_groups = (nb, nc, lay.n_x_free) if lay.x_cf else (nb, lay.n_x_free, nc)
     y_groups = (nb, nc, lay.n_y_free) if lay.y_cf else (nb, lay.n_y_free, nc)

@@ -121,6 +121,37 @@ def test_the_general_lowering_with_one_contracted_element_multiplies_and_matches
     assert "aten.bmm.default" not in log.ops and "aten.mul.Tensor" in log.ops
 
 
+@given(data=st.data())
+def test_the_general_lowering_with_a_larger_y_matches_torch_einsum(data):
+    # a y larger than x takes the layout led by y where y is copied (sizes 2-4 against x's 0-2)
+    spec = data.draw(kind_specs(Kind.PERMUTE_BMM), label="spec")
+    plan = Plan(spec, "test")
+    assume(plan.kind is Kind.PERMUTE_BMM and spec.x_rank + spec.y_rank <= len(LETTERS))
+    x_shape = [data.draw(st.integers(0, 2)) for _ in range(spec.x_rank)]
+    y_shape = [data.draw(st.integers(2, 4)) for _ in range(spec.y_rank)]
+    for xa, ya in zip(spec.batch[0] + spec.contract[0], spec.batch[1] + spec.contract[1]):
+        y_shape[ya] = x_shape[xa]
+    gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
+    x, y = (torch.randn(s, generator=gen, dtype=torch.float64) for s in (x_shape, y_shape))
+    y = y if data.draw(st.booleans()) else y.mT.contiguous().mT  # contiguous, or strided
+    torch.testing.assert_close(plan.run(x, y), einsum_reference(spec, x, y), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("equation, y_perm, x_perm", [
+    ("jkbc,abcijk->ai", (0, 3, 1, 2, 4, 5), (2, 3, 0, 1)),  # CCSDT: y's last axis contracted
+    ("kc,fkcg->fg", (1, 2, 0, 3), None),  # y's last axis free: (contracted, free)
+    ("kc,ckf->f", (0, 1, 2), (1, 0)),  # y in place when led by y: x copied instead
+    ("bkc,bfck->bf", (0, 1, 2, 3), (0, 2, 1)),
+], ids=["ccsdt-triples", "last-axis-free", "y-in-place", "y-in-place-batch"])
+def test_the_layout_led_by_y_keeps_y_last_axis_last(equation, y_perm, x_perm):
+    from axisdot.einsum_steps import pairwise
+    (a, b), out = equation.split("->")[0].split(","), equation.split("->")[1]
+    spec, _ = pairwise(a, b, out)
+    lay = layout(spec, led_by_y=True)
+    assert (lay.y_perm or tuple(range(len(b)))) == y_perm and lay.x_perm == x_perm
+    assert layout(spec).y_perm is not None  # led by x, y is copied
+
+
 def test_one_contracted_element_keeps_bmm_refusals_of_bool_and_mixed_dtypes():
     plan = Plan(Spec(3, 4, ((0, 1), (0, 1)), ((2,), (2,))), "test")  # bic,bicf->bif
     assert plan.kind is Kind.PERMUTE_BMM
@@ -193,7 +224,10 @@ COPIES = ("aten.clone", "aten.copy_", "aten._to_copy", "aten.contiguous")
     (lambda g: (torch.randn(4, 6, 10, 8, generator=g), torch.randn(4, 8, 3, 2, generator=g)), (3, 1)),
     (lambda g: (torch.randn(1, 3, 5, generator=g).expand(4, 3, 5), torch.randn(4, 5, 6, generator=g)), (2, 1)),
     (lambda g: (torch.randn(4, 7, generator=g), torch.randn(4, 7, generator=g)), 1),
-], ids=["matmul", "attention", "x-transposed-view", "y-transposed-view", "rank4-contiguous", "x-expanded", "vectors"])
+    (lambda g: (torch.randn(4, 3, 5, generator=g), torch.randn(4, 5, generator=g)), (2, 1)),
+    (lambda g: (torch.randn(4, 5, 3, generator=g), torch.randn(4, 5, generator=g)), (1, 1)),
+], ids=["matmul", "attention", "x-transposed-view", "y-transposed-view", "rank4-contiguous", "x-expanded", "vectors",
+        "matrix-vector", "transposed-matrix-vector"])
 def test_views_reach_the_kernel_without_a_copy(make, axes):
     x, y = make(torch.Generator().manual_seed(0))
     with AtenLog() as log:
