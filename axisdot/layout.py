@@ -102,8 +102,10 @@ def layout(spec: Spec, led_by_y: bool = False) -> Layout:
 def larger_y_layout(spec: Spec, lay: Layout) -> Optional[Layout]:
     """The layout led by y (see :func:`layout`) that the permute/reshape lowering takes
     for a y with more free elements than x has (the larger operand), or None where y
-    needs no copy in ``lay`` (``layout(spec)``) or the layout led by y is the same."""
-    if lay.y_perm is None:
+    needs no copy in ``lay`` (``layout(spec)``), where that copy keeps y's last axis last
+    already (the layout led by y would only add a copy of x: CCSDT's ``aj,ijab->ib`` no
+    faster), or where the layout led by y is the same."""
+    if lay.y_perm is None or lay.y_perm[-1] == spec.y_rank - 1:
         return None
     by_y = layout(spec, led_by_y=True)
     same = (by_y.x_perm, by_y.y_perm, by_y.x_cf, by_y.y_cf) == (lay.x_perm, lay.y_perm, lay.x_cf, lay.y_cf)

@@ -152,6 +152,24 @@ def test_the_layout_led_by_y_keeps_y_last_axis_last(equation, y_perm, x_perm):
     assert layout(spec).y_perm is not None  # led by x, y is copied
 
 
+@pytest.mark.parametrize("equation, taken", [
+    ("jkbc,abcijk->ai", True),  # CCSDT triples: led by x, the copy of y moves its last axis
+    ("bj,jkib->ki", True),  # CCSDT singles' first step: the same
+    ("aj,ijab->ib", False),  # CCSDT energy's first step: led by x, y's last axis stays last
+    ("kc,fkcg->fg", False),  # the same
+    ("bkc,bfck->bf", True),  # led by y, y is in place
+], ids=["ccsdt-triples", "ccsdt-singles", "ccsdt-energy", "last-axis-last", "y-in-place"])
+def test_the_layout_for_a_larger_y_is_taken_only_where_y_copy_would_move_its_last_axis(equation, taken):
+    from axisdot.einsum_steps import pairwise
+    from axisdot.layout import larger_y_layout
+    (a, b), out = equation.split("->")[0].split(","), equation.split("->")[1]
+    spec, _ = pairwise(a, b, out)
+    by_y = larger_y_layout(spec, layout(spec))
+    assert (by_y is not None) == taken
+    if taken:
+        assert by_y == layout(spec, led_by_y=True)
+
+
 def test_one_contracted_element_keeps_bmm_refusals_of_bool_and_mixed_dtypes():
     plan = Plan(Spec(3, 4, ((0, 1), (0, 1)), ((2,), (2,))), "test")  # bic,bicf->bif
     assert plan.kind is Kind.PERMUTE_BMM
