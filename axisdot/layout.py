@@ -12,7 +12,7 @@ from typing import Optional
 
 from .spec import Spec
 
-__all__ = ["Layout", "layout", "larger_y_layout"]
+__all__ = ["Layout", "layout", "larger_y_layout", "LED_BY_Y_MIN"]
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass of these fields costs a plan build 1 us more
@@ -97,6 +97,12 @@ def layout(spec: Spec, led_by_y: bool = False) -> Layout:
         expands=spec.keras_rank1 and spec.expands,
         scalar=spec.x_rank == 0 or spec.y_rank == 0,
     )
+
+
+#: The permute/reshape lowering takes the layout led by y for a y of at least this many
+#: elements (and more free elements than x): below it the copy's order costs nothing
+#: measurable, the extra copy of x does (3 us more on CCSDT's jkbc,abcijk->ai at sizes 2-3).
+LED_BY_Y_MIN = 2**16
 
 
 def larger_y_layout(spec: Spec, lay: Layout) -> Optional[Layout]:

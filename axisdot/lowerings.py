@@ -66,7 +66,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 import torch
 
 from .errors import OperandError
-from .layout import Layout, larger_y_layout
+from .layout import LED_BY_Y_MIN, Layout, larger_y_layout
 from .operands import check_same_device
 from .vector_dot import SMALL_ELEMENTS, SMALL_PRODUCT_BYTES, large_vector_dot
 
@@ -154,6 +154,14 @@ _BOOL = torch.bool
 #: bound once: a method call on a name imported with ``from`` is compiled without
 #: LOAD_METHOD, 100 ns slower a call on dot (64, 32) axes=1 (measured)
 _small_elements = SMALL_ELEMENTS.get
+#: Above this many elements of x, a batch of contiguous (m, k) matrices times one vector
+#: each runs as the vector times the transposed matrices (0.1-0.5x the time from (2, 64, 64)
+#: and (64, 16, 16) up; 1.1-1.25x below, ~0.8 us; measured)
+_SWAP_MIN = 4096
+#: Above this many output elements, one contracted element is a broadcast product, not a bmm
+#: (below, the product's setup costs ~0.5 us more a call at (2, 3, 1) by (2, 3, 1, 4); measured)
+_MUL_MIN = 4096
+_LED_BY_Y_MIN = LED_BY_Y_MIN
 #: torch.jit.is_tracing without its Python frame (nothing here is scripted): 33 ns a call against 123
 _tracing = torch._C._is_tracing
 
@@ -307,10 +315,12 @@ def on_views(plan: "Plan") -> tuple[str, Run]:
             return label, lambda x, y: _bmm(x.unsqueeze(1), _T(y)).squeeze(1)
         return label, lambda x, y: _bmm(x.unsqueeze(1), y).squeeze(1)
     if y_vector:  # the vector times the transposed matrices: BLAS's batched (1, k) x (k, m) products run
-        # 2-7x faster here than (m, k) x (k, 1) (cupy#4834's ace,ae->ac with (20000, 20, 100): 40 -> 11 ms)
+        # 2-10x faster here than (m, k) x (k, 1) (cupy#4834's ace,ae->ac with (20000, 20, 100): 40 -> 11 ms);
+        # a contiguous x only above _SWAP_MIN elements (below, 0.8 us slower a call at (2, 3, 4))
         if x_t:
             return label, lambda x, y: _bmm(y.unsqueeze(1), x).squeeze(1)
-        return label, lambda x, y: _bmm(y.unsqueeze(1), x.transpose(-2, -1) if _tracing() else x.mT).squeeze(1)
+        return label, lambda x, y: _bmm(y.unsqueeze(1), x.transpose(-2, -1) if _tracing() else x.mT).squeeze(1) \
+            if x.numel() > _SWAP_MIN else _bmm(x, y.unsqueeze(2)).squeeze(2)
     if x_t and y_t:
         return label, lambda x, y: _bmm(_T(x), _T(y))
     if x_t:
@@ -375,7 +385,8 @@ def permute_bmm(plan: "Plan") -> tuple[str, Run]:
         y_free = [ys[a] for a in fy]
         nb, nc = math.prod(batch), math.prod([xs[a] for a in xc])
         nx, ny = math.prod(x_free), math.prod(y_free)
-        x_perm, y_perm, x_cf, y_cf = orders if led_by_y is None or ny <= nx else led_by_y
+        x_perm, y_perm, x_cf, y_cf = orders if led_by_y is None or ny <= nx or nb * nc * ny < _LED_BY_Y_MIN \
+            else led_by_y
         if x_perm is not None:  # sizes unpacked here: a sequence argument costs 0.45 us more
             x = x.permute(*x_perm)
         if y_perm is not None:
@@ -386,10 +397,11 @@ def permute_bmm(plan: "Plan") -> tuple[str, Run]:
         # product (pytorch#41467's bic,bicf->bif, c = 1: 10^6 bmm products of 1x1 by 1x3 took
         # 10.5 ms, the broadcast product 2.6 ms, as torch.einsum; measured). mul would promote
         # mixed dtypes and take bool, which bmm refuses (and recover() explains)
-        if nc == 1 and x.dtype is y.dtype and x.dtype is not _BOOL:
+        if nc == 1 and nb * nx * ny > _MUL_MIN and x.dtype is y.dtype and x.dtype is not _BOOL:
             out = x * y
-        else:  # y a batch of vectors: (1, k) x (k, m) products, as on views (acde,ae->acd,
-            # (2000, 8, 8, 64): 7.2 -> 2.6 ms)
-            out = _bmm(_T(y), _T(x)) if y_vector else _bmm(x, y)
+        elif y_vector and (x_cf or nb * nc * nx > _SWAP_MIN):  # y a batch of vectors: (1, k) x (k, m)
+            out = _bmm(_T(y), _T(x))  # products, as on views (acde,ae->acd, (2000, 8, 8, 64): 7.2 -> 2.6 ms)
+        else:
+            out = _bmm(x, y)
         return out.reshape(*batch, *x_free, *y_free, 1) if expands else out.reshape(*batch, *x_free, *y_free)
     return "torch.bmm after permute/reshape", run

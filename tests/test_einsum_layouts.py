@@ -72,3 +72,14 @@ def test_the_quadratic_form_copies_only_its_small_operand():
 def test_explain_names_every_copy_a_run_makes(data):
     problem = data.draw(ads.einsum_problems(n_operands=(2, 5), max_rank=4, min_side=2, max_side=5, max_letters=7))
     assert _clones(problem.equation, problem.shapes) <= _reported(problem.equation, problem.shapes)
+
+
+@pytest.mark.parametrize("equation, shapes, copies", [
+    # y (110,592 elements) copied led by y, its last axis kept last; x (2,304) copied too
+    ("jkbc,abcijk->ai", [(3, 3, 16, 16), (16, 16, 16, 3, 3, 3)], 2),
+    ("bj,jkib->ki", [(64, 24), (24, 24, 24, 64)], 2),  # CCSDT singles' step
+    ("aj,ijab->ib", [(64, 24), (24, 24, 64, 64)], 1),  # led by x, y's copy keeps its last axis last
+    ("jkbc,abcijk->ai", [(2, 2, 3, 3), (3, 3, 3, 2, 2, 2)], 1),  # y below LED_BY_Y_MIN: led by x
+], ids=["ccsdt-triples", "ccsdt-singles-step", "ccsdt-energy-step", "small-y"])
+def test_explain_names_the_copies_of_the_layout_for_a_larger_y(equation, shapes, copies):
+    assert _clones(equation, shapes) == _reported(equation, shapes) == copies

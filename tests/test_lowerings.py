@@ -4,7 +4,9 @@ drawn specs and sizes (size-0 and size-1 axes included); the table's order and t
 layout's recipe are checked against their definitions."""
 from __future__ import annotations
 
+import contextlib
 import weakref
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -21,7 +23,13 @@ from axisdot.plan import Plan
 from axisdot.spec import Spec
 from axisdot.testing.reference import reference_dot
 
-LETTERS = "abcdefghij"
+LETTERS = "abcdefghijklmnop"  # two inputs of up to 6 axes each (PERMUTE_BMM)
+
+
+def size_thresholds_off():
+    """The lowerings' size thresholds set so that every size takes the route for large
+    ones (the drawn sizes here stay far below them)."""
+    return mock.patch.multiple("axisdot.lowerings", _SWAP_MIN=-1, _MUL_MIN=-1, _LED_BY_Y_MIN=0)
 
 
 #: (batch, contracted, x free, y free) counts, and whether the axes are in place, that a
@@ -83,9 +91,10 @@ def einsum_reference(spec: Spec, x: torch.Tensor, y: torch.Tensor) -> torch.Tens
     return result.unsqueeze(-1) if spec.keras_rank1 and spec.expands else result
 
 
+@pytest.mark.parametrize("large", [False, True], ids=["sizes-as-drawn", "large-size-routes"])
 @pytest.mark.parametrize("kind", list(Kind), ids=lambda k: k.name)
 @given(data=st.data())
-def test_each_lowering_built_directly_matches_torch_einsum(kind, data):
+def test_each_lowering_built_directly_matches_torch_einsum(kind, large, data):
     lowering = by_kind(kind)
     spec = data.draw(kind_specs(kind), label="spec")
     plan = Plan(spec, "test")
@@ -93,7 +102,8 @@ def test_each_lowering_built_directly_matches_torch_einsum(kind, data):
     _label, run = lowering.build(plan)
     x, y = operands(data, spec)
     expected = einsum_reference(spec, x, y)
-    got = run(x, y)
+    with size_thresholds_off() if large else contextlib.nullcontext():
+        got = run(x, y)
     assert got.shape == expected.shape and got.dtype == torch.float64
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
     fast = lowering.build_fast(plan) if lowering.build_fast else None
@@ -115,7 +125,7 @@ def test_the_general_lowering_with_one_contracted_element_multiplies_and_matches
         index_x[xa], index_y[ya] = slice(0, 1), slice(0, 1)
     x, y = x[tuple(index_x)].contiguous(), y[tuple(index_y)].contiguous()
     assume(all(x.shape[xa] == 1 for xa in spec.contract[0]))  # a drawn size 0 stays 0
-    with AtenLog() as log:
+    with AtenLog() as log, size_thresholds_off():
         got = plan.run(x, y)
     torch.testing.assert_close(got, einsum_reference(spec, x, y), rtol=1e-12, atol=1e-12)
     assert "aten.bmm.default" not in log.ops and "aten.mul.Tensor" in log.ops
@@ -133,8 +143,10 @@ def test_the_general_lowering_with_a_larger_y_matches_torch_einsum(data):
         y_shape[ya] = x_shape[xa]
     gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
     x, y = (torch.randn(s, generator=gen, dtype=torch.float64) for s in (x_shape, y_shape))
-    y = y if data.draw(st.booleans()) else y.mT.contiguous().mT  # contiguous, or strided
-    torch.testing.assert_close(plan.run(x, y), einsum_reference(spec, x, y), rtol=1e-12, atol=1e-12)
+    y = y if y.ndim < 2 or data.draw(st.booleans()) else y.mT.contiguous().mT  # contiguous, or strided
+    with size_thresholds_off():
+        got = plan.run(x, y)
+    torch.testing.assert_close(got, einsum_reference(spec, x, y), rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("equation, y_perm, x_perm", [
