@@ -15,9 +15,9 @@ The lowerings (registered below vector dots first, the general bmm last):
     At most one batch, one contracted and one free axis per input, already in order
     (the common Keras shapes: ``(b, m, k)`` with ``(b, k, n)`` or ``(b, n, k)``,
     ``(b, m, k)`` with ``(b, k)``): one ``bmm`` on the inputs themselves, a transposed
-    one reaching BLAS as a transposed view (a batch of matrices times one vector each as
-    the vector times the transposed matrices, 2-7x faster in BLAS); without a batch
-    axis, ``mm`` or ``mv``.
+    one reaching BLAS as a transposed view (a batch of matrices stored transposed times
+    one vector each as the vector times the matrices as they lie, BLAS's faster form);
+    without a batch axis, ``mm`` or ``mv``.
     Where that call is the whole lowering, the plan's ``run`` *is* ``torch.bmm`` (or
     ``mm``): no Python between the front end and the kernel.
 ``torch.matmul on views`` (:attr:`Kind.LEADING_AXES`, :attr:`Kind.BATCH_VIEWS`)
@@ -32,7 +32,8 @@ The lowerings (registered below vector dots first, the general bmm last):
     ``reshape`` to 3-D is a view for a contiguous input, then one ``bmm`` and a
     ``reshape`` (a view) to the output shape. Where the contracted sizes multiply to 1
     (seen per call), the ``(nb, nx, 1)`` and ``(nb, 1, ny)`` views are multiplied
-    elementwise instead: the same result without a bmm of tiny matrices. Where y is
+    elementwise instead: the same result without a bmm of tiny matrices. Where y is a
+    batch of vectors and x large, the vectors times the transposed matrices. Where y is
     copied and larger than x (seen per call), the layout led by y
     (:func:`axisdot.layout.layout`, ``led_by_y``): its copy keeps y's contiguous runs.
 ``outer product`` (:attr:`Kind.OUTER`)
@@ -156,7 +157,8 @@ _BOOL = torch.bool
 _small_elements = SMALL_ELEMENTS.get
 #: Above this many elements of x, a batch of contiguous (m, k) matrices times one vector
 #: each runs as the vector times the transposed matrices (0.1-0.5x the time from (2, 64, 64)
-#: and (64, 16, 16) up; 1.1-1.25x below, ~0.8 us; measured)
+#: and (64, 16, 16) up; 1.1-1.25x below, ~0.8 us; measured): permute/reshape/bmm only,
+#: which reads the sizes anyway
 _SWAP_MIN = 4096
 #: Above this many output elements, one contracted element is a broadcast product, not a bmm
 #: (below, the product's setup costs ~0.5 us more a call at (2, 3, 1) by (2, 3, 1, 4); measured)
@@ -314,13 +316,13 @@ def on_views(plan: "Plan") -> tuple[str, Run]:
         if y_t:
             return label, lambda x, y: _bmm(x.unsqueeze(1), _T(y)).squeeze(1)
         return label, lambda x, y: _bmm(x.unsqueeze(1), y).squeeze(1)
-    if y_vector:  # the vector times the transposed matrices: BLAS's batched (1, k) x (k, m) products run
-        # 2-10x faster here than (m, k) x (k, 1) (cupy#4834's ace,ae->ac with (20000, 20, 100): 40 -> 11 ms);
-        # a contiguous x only above _SWAP_MIN elements (below, 0.8 us slower a call at (2, 3, 4))
-        if x_t:
+    if y_vector:
+        if x_t:  # the vector times the matrices as they lie: BLAS's batched (1, k) x (k, m) products run
+            # 0.8-0.95x the time of (m, k) x (k, 1) on transposed views up to (1024, 16, 16), 0.1x above
             return label, lambda x, y: _bmm(y.unsqueeze(1), x).squeeze(1)
-        return label, lambda x, y: _bmm(y.unsqueeze(1), x.transpose(-2, -1) if _tracing() else x.mT).squeeze(1) \
-            if x.numel() > _SWAP_MIN else _bmm(x, y.unsqueeze(2)).squeeze(2)
+        # (on a contiguous x the same product needs its transposed view: 0.1-0.5x the time from (2, 64, 64)
+        # up, but 1.25x at (2, 3, 4); einsum's plans put the vector first instead, see einsum_layout)
+        return label, lambda x, y: _bmm(x, y.unsqueeze(2)).squeeze(2)
     if x_t and y_t:
         return label, lambda x, y: _bmm(_T(x), _T(y))
     if x_t:
