@@ -164,7 +164,6 @@ _SWAP_MIN = 4096
 #: (below, the product's setup costs ~0.5 us more a call at (2, 3, 1) by (2, 3, 1, 4); measured)
 _MUL_MIN = 4096
 _LED_BY_Y_MIN = LED_BY_Y_MIN
-_compiling = torch.compiler.is_compiling
 #: torch.jit.is_tracing without its Python frame (nothing here is scripted): 33 ns a call against 123
 _tracing = torch._C._is_tracing
 
@@ -388,10 +387,14 @@ def permute_bmm(plan: "Plan") -> tuple[str, Run]:
         y_free = [ys[a] for a in fy]
         nb, nc = math.prod(batch), math.prod([xs[a] for a in xc])
         nx, ny = math.prod(x_free), math.prod(y_free)
-        # (the size tests below are skipped while torch.compile traces: a guard on them would
-        # recompile for every size that crosses a threshold)
-        x_perm, y_perm, x_cf, y_cf = orders if led_by_y is None or _compiling() or ny <= nx \
-            or nb * nc * ny < _LED_BY_Y_MIN else led_by_y
+        # the size tests below run on plain ints only: on the symbolic sizes torch.compile traces
+        # they would add guards (a recompile whenever a size crosses a threshold)
+        if led_by_y is None:
+            x_perm, y_perm, x_cf, y_cf = orders
+        else:
+            y_size = nb * nc * ny
+            x_perm, y_perm, x_cf, y_cf = led_by_y if (y_size * nx).__class__ is int and ny > nx \
+                and y_size >= _LED_BY_Y_MIN else orders
         if x_perm is not None:  # sizes unpacked here: a sequence argument costs 0.45 us more
             x = x.permute(*x_perm)
         if y_perm is not None:
@@ -402,9 +405,10 @@ def permute_bmm(plan: "Plan") -> tuple[str, Run]:
         # product (pytorch#41467's bic,bicf->bif, c = 1: 10^6 bmm products of 1x1 by 1x3 took
         # 10.5 ms, the broadcast product 2.6 ms, as torch.einsum; measured). mul would promote
         # mixed dtypes and take bool, which bmm refuses (and recover() explains)
-        if nc == 1 and not _compiling() and nb * nx * ny > _MUL_MIN and x.dtype is y.dtype and x.dtype is not _BOOL:
+        if nc == 1 and (size := nb * nx * ny).__class__ is int and size > _MUL_MIN and x.dtype is y.dtype \
+                and x.dtype is not _BOOL:
             out = x * y
-        elif y_vector and (x_cf or not _compiling() and nb * nc * nx > _SWAP_MIN):
+        elif y_vector and (x_cf or (size := nb * nc * nx).__class__ is int and size > _SWAP_MIN):
             # y a batch of vectors: (1, k) x (k, m) products (acde,ae->acd, (2000, 8, 8, 64): 7.2 -> 2.6 ms)
             out = _bmm(_T(y), _T(x))
         else:
