@@ -20,8 +20,8 @@ SMALL_PRODUCT_BYTES = 2**20
 BMM_MIN_ROW = 512
 #: On the CPU, a large vector dot over float32/float64 rows of fewer elements than this is
 #: one bmm of ``(n, 1, k)`` by ``(n, k, 1)`` views (torch.einsum's own route), which beats
-#: the product in 1 MiB tiles there (0.75-0.95x of the tiles' time for float32 rows of 3 to
-#: 16 at 4 and 16 MiB of operands, 0.3-0.9x for float64) and holds no temporary; measured.
+#: the product in 1 MiB tiles there (0.67-0.96x of the tiles' time for float32 rows of 3 to
+#: 16 at 4 and 16 MiB of operands, 0.3-1.03x for float64) and holds no temporary; measured.
 SHORT_ROW = 32
 #: ... and rows of at most this many elements are summed column by column into the output
 #: (one mul, then one addcmul_ a column): no temporary, 0.36x torch.einsum's bmm on
