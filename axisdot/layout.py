@@ -12,7 +12,7 @@ from typing import Optional
 
 from .spec import Spec
 
-__all__ = ["Layout", "layout"]
+__all__ = ["Layout", "layout", "larger_y_layout", "LED_BY_Y_MIN"]
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass of these fields costs a plan build 1 us more
@@ -60,10 +60,10 @@ class Layout:
         return self.expands and self.n_contract == 1
 
 
-def _sorted_contract(spec: Spec) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """The contracted axis pairs in the order of x's axes."""
+def _sorted_contract(spec: Spec, led_by_y: bool = False) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The contracted axis pairs in the order of x's axes (of y's when ``led_by_y``)."""
     xc, yc = spec.contract
-    order = sorted(range(len(xc)), key=xc.__getitem__)
+    order = sorted(range(len(xc)), key=(yc if led_by_y else xc).__getitem__)
     return tuple(xc[i] for i in order), tuple(yc[i] for i in order)
 
 
@@ -71,13 +71,18 @@ def _or_none(perm: tuple[int, ...]) -> Optional[tuple[int, ...]]:
     return None if perm == tuple(range(len(perm))) else perm
 
 
-def layout(spec: Spec) -> Layout:
+def layout(spec: Spec, led_by_y: bool = False) -> Layout:
     """The layout of ``spec``'s inputs (see :class:`Layout`). Free axes are in increasing
-    order; the contracted ones are put in x's order."""
-    (xb, yb), (xc, yc) = spec.batch, _sorted_contract(spec)
+    order; the contracted ones are put in x's order, or, ``led_by_y``, in y's order with
+    y's orientation keeping its last axis last where y must be copied anyway (the copy
+    then moves whole contiguous runs: the layout for a y larger than x, which the
+    permute/reshape lowering takes per call)."""
+    (xb, yb), (xc, yc) = spec.batch, _sorted_contract(spec, led_by_y)
     fx, fy = spec.x_free, spec.y_free
     x_cf = bool(fx and xc) and xc[-1] < fx[0]
     y_cf = not (fy and yc and fy[-1] < min(yc))
+    if led_by_y and fy and yc and _or_none(yb + yc + fy) is not None and _or_none(yb + fy + yc) is not None:
+        y_cf = spec.y_rank - 1 not in yc
     return Layout(
         x_perm=_or_none(xb + (xc + fx if x_cf else fx + xc)),
         y_perm=_or_none(yb + (yc + fy if y_cf else fy + yc)),
@@ -92,3 +97,22 @@ def layout(spec: Spec) -> Layout:
         expands=spec.keras_rank1 and spec.expands,
         scalar=spec.x_rank == 0 or spec.y_rank == 0,
     )
+
+
+#: The permute/reshape lowering takes the layout led by y for a y of at least this many
+#: elements (and more free elements than x): below it the copy's order costs nothing
+#: measurable, the extra copy of x does (3 us more on CCSDT's jkbc,abcijk->ai at sizes 2-3).
+LED_BY_Y_MIN = 2**16
+
+
+def larger_y_layout(spec: Spec, lay: Layout) -> Optional[Layout]:
+    """The layout led by y (see :func:`layout`) that the permute/reshape lowering takes
+    for a y with more free elements than x has (the larger operand), or None where y
+    needs no copy in ``lay`` (``layout(spec)``), where that copy keeps y's last axis last
+    already (the layout led by y would only add a copy of x: CCSDT's ``aj,ijab->ib`` no
+    faster), or where the layout led by y is the same."""
+    if lay.y_perm is None or lay.y_perm[-1] == spec.y_rank - 1:
+        return None
+    by_y = layout(spec, led_by_y=True)
+    same = (by_y.x_perm, by_y.y_perm, by_y.x_cf, by_y.y_cf) == (lay.x_perm, lay.y_perm, lay.x_cf, lay.y_cf)
+    return None if same else by_y

@@ -15,7 +15,9 @@ The lowerings (registered below vector dots first, the general bmm last):
     At most one batch, one contracted and one free axis per input, already in order
     (the common Keras shapes: ``(b, m, k)`` with ``(b, k, n)`` or ``(b, n, k)``,
     ``(b, m, k)`` with ``(b, k)``): one ``bmm`` on the inputs themselves, a transposed
-    one reaching BLAS as a transposed view; without a batch axis, ``mm`` or ``mv``.
+    one reaching BLAS as a transposed view (a batch of matrices stored transposed times
+    one vector each as the vector times the matrices as they lie, BLAS's faster form);
+    without a batch axis, ``mm`` or ``mv``.
     Where that call is the whole lowering, the plan's ``run`` *is* ``torch.bmm`` (or
     ``mm``): no Python between the front end and the kernel.
 ``torch.matmul on views`` (:attr:`Kind.LEADING_AXES`, :attr:`Kind.BATCH_VIEWS`)
@@ -28,7 +30,12 @@ The lowerings (registered below vector dots first, the general bmm last):
     Everything else with a free axis: permute each input to (batch, free, contracted)
     or (batch, contracted, free), whichever matches its own axis order so that the
     ``reshape`` to 3-D is a view for a contiguous input, then one ``bmm`` and a
-    ``reshape`` (a view) to the output shape.
+    ``reshape`` (a view) to the output shape. Where the contracted sizes multiply to 1
+    (seen per call), the ``(nb, nx, 1)`` and ``(nb, 1, ny)`` views are multiplied
+    elementwise instead: the same result without a bmm of tiny matrices. Where y is a
+    batch of vectors and x large, the vectors times the transposed matrices. Where y is
+    copied and larger than x (seen per call), the layout led by y
+    (:func:`axisdot.layout.layout`, ``led_by_y``): its copy keeps y's contiguous runs.
 ``outer product`` (:attr:`Kind.OUTER`)
     Nothing contracted, a free axis on either side: the inputs, viewed with size-1 axes
     for each other's free axes, multiplied elementwise: the product *is* the output.
@@ -38,7 +45,9 @@ The lowerings (registered below vector dots first, the general bmm last):
     the elementwise product of the inputs is at most 1 MiB, ``(x * y).sum(...)`` (the
     fastest for small inputs); above that, for floating inputs, on the CPU one ``bmm``
     of each row by the other's (rows of float32/float64 of 512 or more, where BLAS's dot
-    kernels beat the product's memory traffic: 0.1–0.9× mul+sum), else the same product
+    kernels beat the product's memory traffic: 0.1–0.9× mul+sum), of rows of at most 2
+    a sum column by column into the output, of rows shorter than 32 one ``bmm`` of
+    ``(n, 1, k)`` by ``(n, k, 1)`` views (no product at all), else the same product
     in chunks of at most 1 MiB summed into the output, elsewhere one ``bmm`` of
     ``(n, 1, k)`` by ``(n, k, 1)`` views: nothing is held beyond the output and 1 MiB.
     Integer and complex inputs keep one product and sum at every size.
@@ -58,7 +67,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 import torch
 
 from .errors import OperandError
-from .layout import Layout
+from .layout import LED_BY_Y_MIN, Layout, larger_y_layout
 from .operands import check_same_device
 from .vector_dot import SMALL_ELEMENTS, SMALL_PRODUCT_BYTES, large_vector_dot
 
@@ -146,6 +155,15 @@ _BOOL = torch.bool
 #: bound once: a method call on a name imported with ``from`` is compiled without
 #: LOAD_METHOD, 100 ns slower a call on dot (64, 32) axes=1 (measured)
 _small_elements = SMALL_ELEMENTS.get
+#: Above this many elements of x, a batch of contiguous (m, k) matrices times one vector
+#: each runs as the vector times the transposed matrices (0.1-0.5x the time from (2, 64, 64)
+#: and (64, 16, 16) up; 1.1-1.25x below, ~0.8 us; measured): permute/reshape/bmm only,
+#: which reads the sizes anyway
+_SWAP_MIN = 4096
+#: Above this many output elements, one contracted element is a broadcast product, not a bmm
+#: (below, the product's setup costs ~0.5 us more a call at (2, 3, 1) by (2, 3, 1, 4); measured)
+_MUL_MIN = 4096
+_LED_BY_Y_MIN = LED_BY_Y_MIN
 #: torch.jit.is_tracing without its Python frame (nothing here is scripted): 33 ns a call against 123
 _tracing = torch._C._is_tracing
 
@@ -299,8 +317,11 @@ def on_views(plan: "Plan") -> tuple[str, Run]:
             return label, lambda x, y: _bmm(x.unsqueeze(1), _T(y)).squeeze(1)
         return label, lambda x, y: _bmm(x.unsqueeze(1), y).squeeze(1)
     if y_vector:
-        if x_t:
-            return label, lambda x, y: _bmm(_T(x), y.unsqueeze(2)).squeeze(2)
+        if x_t:  # the vector times the matrices as they lie: BLAS's batched (1, k) x (k, m) products run
+            # 0.8-0.95x the time of (m, k) x (k, 1) on transposed views up to (1024, 16, 16), 0.1x above
+            return label, lambda x, y: _bmm(y.unsqueeze(1), x).squeeze(1)
+        # (on a contiguous x the same product needs its transposed view: 0.1-0.5x the time from (2, 64, 64)
+        # up, but 1.25x at (2, 3, 4); einsum's plans put the vector first instead, see einsum_layout)
         return label, lambda x, y: _bmm(x, y.unsqueeze(2)).squeeze(2)
     if x_t and y_t:
         return label, lambda x, y: _bmm(_T(x), _T(y))
@@ -348,8 +369,15 @@ def permute_bmm(plan: "Plan") -> tuple[str, Run]:
     """Permute each input to its layout, reshape it to 3-D (a view for a contiguous
     input), one ``bmm``, and a ``reshape`` (a view) to the output shape."""
     spec, lay, check_sizes = plan.spec, plan.layout, _size_check(plan)
-    x_perm, y_perm, x_cf, y_cf, expands = lay.x_perm, lay.y_perm, lay.x_cf, lay.y_cf, lay.expands
+    expands = lay.expands
     xb, xc, fx, fy = spec.batch[0], spec.contract[0], spec.x_free, spec.y_free
+    y_vector = not fy
+    # Where y must be copied, the contracted axes in y's order (and y's last axis kept last)
+    # for a y larger than x: its copy then moves whole contiguous runs (the CCSDT triples
+    # term jkbc,abcijk->ai, 27M-element y: 186 ms -> 66 ms, torch.einsum 101 ms; measured)
+    orders = (lay.x_perm, lay.y_perm, lay.x_cf, lay.y_cf)
+    by_y = larger_y_layout(spec, lay)
+    led_by_y = None if by_y is None else (by_y.x_perm, by_y.y_perm, by_y.x_cf, by_y.y_cf)
 
     def run(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         check_sizes(x, y)  # a reshape could reinterpret mismatched sizes silently
@@ -359,12 +387,31 @@ def permute_bmm(plan: "Plan") -> tuple[str, Run]:
         y_free = [ys[a] for a in fy]
         nb, nc = math.prod(batch), math.prod([xs[a] for a in xc])
         nx, ny = math.prod(x_free), math.prod(y_free)
+        # the size tests below run on plain ints only: on the symbolic sizes torch.compile traces
+        # they would add guards (a recompile whenever a size crosses a threshold)
+        if led_by_y is None:
+            x_perm, y_perm, x_cf, y_cf = orders
+        else:
+            y_size = nb * nc * ny
+            x_perm, y_perm, x_cf, y_cf = led_by_y if (y_size * nx).__class__ is int and ny > nx \
+                and y_size >= _LED_BY_Y_MIN else orders
         if x_perm is not None:  # sizes unpacked here: a sequence argument costs 0.45 us more
             x = x.permute(*x_perm)
         if y_perm is not None:
             y = y.permute(*y_perm)
         x = x.reshape(nb, nc, nx).transpose(-2, -1) if x_cf else x.reshape(nb, nx, nc)
         y = y.reshape(nb, nc, ny) if y_cf else y.reshape(nb, ny, nc).transpose(-2, -1)
-        out = _bmm(x, y)
+        # one contracted element: a product of (nx, 1) by (1, ny) matrices is their broadcast
+        # product (pytorch#41467's bic,bicf->bif, c = 1: 10^6 bmm products of 1x1 by 1x3 took
+        # 10.5 ms, the broadcast product 2.6 ms, as torch.einsum; measured). mul would promote
+        # mixed dtypes and take bool, which bmm refuses (and recover() explains)
+        if nc == 1 and (size := nb * nx * ny).__class__ is int and size > _MUL_MIN and x.dtype is y.dtype \
+                and x.dtype is not _BOOL:
+            out = x * y
+        elif y_vector and (x_cf or (size := nb * nc * nx).__class__ is int and size > _SWAP_MIN):
+            # y a batch of vectors: (1, k) x (k, m) products (acde,ae->acd, (2000, 8, 8, 64): 7.2 -> 2.6 ms)
+            out = _bmm(_T(y), _T(x))
+        else:
+            out = _bmm(x, y)
         return out.reshape(*batch, *x_free, *y_free, 1) if expands else out.reshape(*batch, *x_free, *y_free)
     return "torch.bmm after permute/reshape", run

@@ -21,7 +21,7 @@ from .layout import Layout, layout
 from .lowerings import Kind, RankMismatch, Run, choose
 from .operands import check_same_device, check_tensor, promoted, unsupported_dtype
 from .spec import Spec, output_shape
-from .vector_dot import BMM_MIN_ROW, SMALL_PRODUCT_BYTES
+from .vector_dot import BMM_MIN_ROW, COLUMN_ROW, SHORT_ROW, SMALL_PRODUCT_BYTES
 
 __all__ = ["Plan", "Run", "RECOVERABLE", "RankMismatch", "Kind", "Layout", "SMALL_PRODUCT_BYTES", "BMM_MIN_ROW"]
 
@@ -82,7 +82,8 @@ class Plan:
         """The PyTorch calls this plan makes, in a few words."""
         if self.kind in (Kind.VECTOR_DOT, Kind.ROW_DOT):
             return (f"elementwise product and sum (above {SMALL_PRODUCT_BYTES // 2**20} MiB of product: on the CPU "
-                    f"one bmm of row views for float32/float64 rows of {BMM_MIN_ROW} or more, else in chunks of "
+                    f"for float32/float64 rows of {COLUMN_ROW} or fewer a sum column by column, one bmm of row "
+                    f"views for rows shorter than {SHORT_ROW} or of {BMM_MIN_ROW} or more, else in chunks of "
                     f"at most {SMALL_PRODUCT_BYTES // 2**20} MiB; one bmm elsewhere)")
         return self.lowering
 

@@ -11,13 +11,23 @@ import math
 
 import torch
 
-__all__ = ["SMALL_PRODUCT_BYTES", "BMM_MIN_ROW", "SMALL_ELEMENTS", "large_vector_dot"]
+__all__ = ["SMALL_PRODUCT_BYTES", "BMM_MIN_ROW", "SHORT_ROW", "COLUMN_ROW", "SMALL_ELEMENTS", "large_vector_dot"]
 
 #: Above this many bytes, a vector dot no longer multiplies elementwise first.
 SMALL_PRODUCT_BYTES = 2**20
 #: On the CPU, a large vector dot over rows of at least this many float32/float64
 #: elements is one bmm of row views (see large_vector_dot): measured, not derived.
 BMM_MIN_ROW = 512
+#: On the CPU, a large vector dot over float32/float64 rows of fewer elements than this is
+#: one bmm of ``(n, 1, k)`` by ``(n, k, 1)`` views (torch.einsum's own route), which beats
+#: the product in 1 MiB tiles there (0.67-0.96x of the tiles' time for float32 rows of 3 to
+#: 16 at 4 and 16 MiB of operands, 0.3-1.03x for float64) and holds no temporary; measured.
+SHORT_ROW = 32
+#: ... and rows of at most this many elements are summed column by column into the output
+#: (one mul, then one addcmul_ a column): no temporary, 0.36x torch.einsum's bmm on
+#: pytorch#101249's (1048576, 2) rows, 0.58x for float64 (2097152, 2); from 3 columns on,
+#: slower than the bmm (measured).
+COLUMN_ROW = 2
 _BMM_ROW_DTYPES = frozenset({torch.float32, torch.float64})
 #: floating dtypes -> the most elements whose elementwise product is at most SMALL_PRODUCT_BYTES
 SMALL_ELEMENTS = {dtype: SMALL_PRODUCT_BYTES // dtype.itemsize
@@ -35,8 +45,11 @@ def large_vector_dot(x: torch.Tensor, y: torch.Tensor, nb: int, expand: bool = F
     On the CPU, for float32 and float64 rows of at least :data:`BMM_MIN_ROW` elements,
     one ``bmm`` of ``(n, 1, k)`` by the transposed view of the other ``(n, 1, k)``: BLAS
     runs each row as a dot, with no product at all (0.1–0.9× mul+sum on the development
-    machine; on shorter rows, and for half precision, 2–10× slower). Otherwise the
-    elementwise product in tiles of at most 1 MiB (rows of the batch, or columns when a
+    machine; on shorter rows, and for half precision, 2–10× slower). For float32 and
+    float64 rows shorter than :data:`SHORT_ROW`, no product either: rows of at most
+    :data:`COLUMN_ROW` elements summed column by column into the output (one ``mul``,
+    then ``addcmul_``), longer ones one ``bmm`` of ``(n, 1, k)`` by ``(n, k, 1)`` views
+    (what torch.einsum runs). Otherwise the elementwise product in tiles of at most 1 MiB (rows of the batch, or columns when a
     row alone is larger), each summed straight into the output: as fast as one product
     and sum once the product outgrows the caches. With autograd, the tiles' sums are
     concatenated instead (an ``out=`` has no gradient). A full contraction is one
@@ -64,8 +77,13 @@ def large_vector_dot(x: torch.Tensor, y: torch.Tensor, nb: int, expand: bool = F
         except RuntimeError:  # no view flattens this layout
             pass
         else:
-            if k >= BMM_MIN_ROW and dtype in _BMM_ROW_DTYPES and x.dtype is y.dtype:
-                return _bmm(xs.view(n, 1, k), ys.view(n, 1, k).mT).view(*out_shape)
+            if dtype in _BMM_ROW_DTYPES and x.dtype is y.dtype:
+                if k >= BMM_MIN_ROW:
+                    return _bmm(xs.view(n, 1, k), ys.view(n, 1, k).mT).view(*out_shape)
+                if k <= COLUMN_ROW:
+                    return _column_sums(xs, ys, k).view(*out_shape)
+                if k < SHORT_ROW:
+                    return _bmm(xs.view(n, 1, k), ys.view(n, k, 1)).view(*out_shape)
             grad = torch.is_grad_enabled() and (x.requires_grad or y.requires_grad)
             if k * size <= SMALL_PRODUCT_BYTES:  # tiles of whole rows
                 step = SMALL_PRODUCT_BYTES // (k * size)
@@ -87,3 +105,13 @@ def large_vector_dot(x: torch.Tensor, y: torch.Tensor, nb: int, expand: bool = F
                     out = out + (a * b).sum(1) if grad else out.add_((a * b).sum(1))
                 return out.view(*out_shape)
     return _bmm(x.reshape(n, 1, k), y.reshape(n, k, 1)).view(*out_shape)
+
+
+def _column_sums(x: torch.Tensor, y: torch.Tensor, k: int) -> torch.Tensor:
+    """The row dots of two ``(n, k)`` matrices, column by column: the first columns'
+    product, then each other column's added in place (autograd keeps the columns, not
+    the running sum)."""
+    out = _mul(x[:, 0], y[:, 0])
+    for j in range(1, k):
+        out.addcmul_(x[:, j], y[:, j])
+    return out

@@ -63,7 +63,8 @@ def test_the_quadratic_form_copies_only_its_small_operand():
     second step reads it; only c (20x100x100), whose letters no order serves, is copied."""
     equation, shapes = "ab,cbe,ae->ac", [(20000, 100), (20, 100, 100), (20000, 100)]
     report = axisdot.explain(equation, *[torch.empty(s, device="meta") for s in shapes])
-    assert [s.equation for s in report.path] == ["ab,cbe->ace", "ace,ae->ac"]
+    # the second step puts the vector first: (1, e) x (e, c) products, BLAS's fast batched form
+    assert [s.equation for s in report.path] == ["ab,cbe->ace", "ae,ace->ac"]
     assert "copies cbe" in report.path[0].lowering and "copies" not in report.path[1].lowering
     assert _clones(equation, shapes) == 1
 
@@ -72,3 +73,25 @@ def test_the_quadratic_form_copies_only_its_small_operand():
 def test_explain_names_every_copy_a_run_makes(data):
     problem = data.draw(ads.einsum_problems(n_operands=(2, 5), max_rank=4, min_side=2, max_side=5, max_letters=7))
     assert _clones(problem.equation, problem.shapes) <= _reported(problem.equation, problem.shapes)
+
+
+@pytest.mark.parametrize("equation, shapes, copies", [
+    # y (110,592 elements) copied led by y, its last axis kept last; x (2,304) copied too
+    ("jkbc,abcijk->ai", [(3, 3, 16, 16), (16, 16, 16, 3, 3, 3)], 2),
+    ("bj,jkib->ki", [(64, 24), (24, 24, 24, 64)], 2),  # CCSDT singles' step
+    ("aj,ijab->ib", [(64, 24), (24, 24, 64, 64)], 1),  # led by x, y's copy keeps its last axis last
+    ("jkbc,abcijk->ai", [(2, 2, 3, 3), (3, 3, 3, 2, 2, 2)], 1),  # y below LED_BY_Y_MIN: led by x
+], ids=["ccsdt-triples", "ccsdt-singles-step", "ccsdt-energy-step", "small-y"])
+def test_explain_names_the_copies_of_the_layout_for_a_larger_y(equation, shapes, copies):
+    assert _clones(equation, shapes) == _reported(equation, shapes) == copies
+
+
+@pytest.mark.parametrize("equation, shapes, step", [
+    ("ab,cbe,ae->ac", [(200, 10), (4, 10, 10), (200, 10)], "ae,ace->ac"),
+    ("ae,cbe,ab->ac", [(200, 10), (4, 10, 10), (200, 10)], "ab,acb->ac"),
+], ids=["cupy-4834", "cupy-4834-reordered"])
+def test_a_step_of_matrices_times_vectors_puts_the_vector_first(equation, shapes, step):
+    report = axisdot.explain(equation, *[torch.empty(s, device="meta") for s in shapes])
+    assert step in [s.equation for s in report.path]
+    operands = [torch.randn(s, dtype=torch.float64) for s in shapes]
+    torch.testing.assert_close(axisdot.einsum(equation, *operands), torch.einsum(equation, *operands))

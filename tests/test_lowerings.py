@@ -4,7 +4,9 @@ drawn specs and sizes (size-0 and size-1 axes included); the table's order and t
 layout's recipe are checked against their definitions."""
 from __future__ import annotations
 
+import contextlib
 import weakref
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -21,7 +23,13 @@ from axisdot.plan import Plan
 from axisdot.spec import Spec
 from axisdot.testing.reference import reference_dot
 
-LETTERS = "abcdefghij"
+LETTERS = "abcdefghijklmnop"  # two inputs of up to 6 axes each (PERMUTE_BMM)
+
+
+def size_thresholds_off():
+    """The lowerings' size thresholds set so that every size takes the route for large
+    ones (the drawn sizes here stay far below them)."""
+    return mock.patch.multiple("axisdot.lowerings", _SWAP_MIN=-1, _MUL_MIN=-1, _LED_BY_Y_MIN=0)
 
 
 #: (batch, contracted, x free, y free) counts, and whether the axes are in place, that a
@@ -83,17 +91,19 @@ def einsum_reference(spec: Spec, x: torch.Tensor, y: torch.Tensor) -> torch.Tens
     return result.unsqueeze(-1) if spec.keras_rank1 and spec.expands else result
 
 
+@pytest.mark.parametrize("large", [False, True], ids=["sizes-as-drawn", "large-size-routes"])
 @pytest.mark.parametrize("kind", list(Kind), ids=lambda k: k.name)
 @given(data=st.data())
-def test_each_lowering_built_directly_matches_torch_einsum(kind, data):
+def test_each_lowering_built_directly_matches_torch_einsum(kind, large, data):
     lowering = by_kind(kind)
     spec = data.draw(kind_specs(kind), label="spec")
     plan = Plan(spec, "test")
     assume(lowering.applies(plan.layout))
-    _label, run = lowering.build(plan)
     x, y = operands(data, spec)
     expected = einsum_reference(spec, x, y)
-    got = run(x, y)
+    with size_thresholds_off() if large else contextlib.nullcontext():
+        _label, run = lowering.build(plan)  # a build may hold a threshold
+        got = run(x, y)
     assert got.shape == expected.shape and got.dtype == torch.float64
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
     fast = lowering.build_fast(plan) if lowering.build_fast else None
@@ -101,6 +111,98 @@ def test_each_lowering_built_directly_matches_torch_einsum(kind, data):
         torch.testing.assert_close(fast(x, y), expected, rtol=1e-12, atol=1e-12)
         with pytest.raises(RankMismatch):
             fast(x.unsqueeze(0), y.unsqueeze(0))
+
+
+@given(data=st.data())
+def test_the_general_lowering_with_one_contracted_element_multiplies_and_matches_torch_einsum(data):
+    # every contracted size 1 (pytorch#41467's bic,bicf->bif): the broadcast product, not a bmm
+    spec = data.draw(kind_specs(Kind.PERMUTE_BMM), label="spec")
+    plan = Plan(spec, "test")
+    assume(plan.kind is Kind.PERMUTE_BMM and spec.contract[0] and spec.x_rank + spec.y_rank <= len(LETTERS))
+    x, y = operands(data, spec)
+    index_x, index_y = [slice(None)] * x.ndim, [slice(None)] * y.ndim
+    for xa, ya in zip(*spec.contract):
+        index_x[xa], index_y[ya] = slice(0, 1), slice(0, 1)
+    x, y = x[tuple(index_x)].contiguous(), y[tuple(index_y)].contiguous()
+    assume(all(x.shape[xa] == 1 for xa in spec.contract[0]))  # a drawn size 0 stays 0
+    with AtenLog() as log, size_thresholds_off():
+        got = plan.run(x, y)
+    torch.testing.assert_close(got, einsum_reference(spec, x, y), rtol=1e-12, atol=1e-12)
+    assert "aten.bmm.default" not in log.ops and "aten.mul.Tensor" in log.ops
+
+
+@given(data=st.data())
+def test_the_general_lowering_with_a_larger_y_matches_torch_einsum(data):
+    # a y larger than x takes the layout led by y where y is copied (sizes 2-4 against x's 0-2)
+    spec = data.draw(kind_specs(Kind.PERMUTE_BMM), label="spec")
+    plan = Plan(spec, "test")
+    assume(plan.kind is Kind.PERMUTE_BMM and spec.x_rank + spec.y_rank <= len(LETTERS))
+    x_shape = [data.draw(st.integers(0, 2)) for _ in range(spec.x_rank)]
+    y_shape = [data.draw(st.integers(2, 4)) for _ in range(spec.y_rank)]
+    for xa, ya in zip(spec.batch[0] + spec.contract[0], spec.batch[1] + spec.contract[1]):
+        y_shape[ya] = x_shape[xa]
+    gen = torch.Generator().manual_seed(data.draw(st.integers(0, 2**16)))
+    x, y = (torch.randn(s, generator=gen, dtype=torch.float64) for s in (x_shape, y_shape))
+    y = y if y.ndim < 2 or data.draw(st.booleans()) else y.mT.contiguous().mT  # contiguous, or strided
+    with size_thresholds_off():
+        got = plan.run(x, y)
+    torch.testing.assert_close(got, einsum_reference(spec, x, y), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("equation, y_perm, x_perm", [
+    ("jkbc,abcijk->ai", (0, 3, 1, 2, 4, 5), (2, 3, 0, 1)),  # CCSDT: y's last axis contracted
+    ("kc,fkcg->fg", (1, 2, 0, 3), None),  # y's last axis free: (contracted, free)
+    ("kc,ckf->f", (0, 1, 2), (1, 0)),  # y in place when led by y: x copied instead
+    ("bkc,bfck->bf", (0, 1, 2, 3), (0, 2, 1)),
+], ids=["ccsdt-triples", "last-axis-free", "y-in-place", "y-in-place-batch"])
+def test_the_layout_led_by_y_keeps_y_last_axis_last(equation, y_perm, x_perm):
+    from axisdot.einsum_steps import pairwise
+    (a, b), out = equation.split("->")[0].split(","), equation.split("->")[1]
+    spec, _ = pairwise(a, b, out)
+    lay = layout(spec, led_by_y=True)
+    assert (lay.y_perm or tuple(range(len(b)))) == y_perm and lay.x_perm == x_perm
+    assert layout(spec).y_perm is not None  # led by x, y is copied
+
+
+@pytest.mark.parametrize("equation, taken", [
+    ("jkbc,abcijk->ai", True),  # CCSDT triples: led by x, the copy of y moves its last axis
+    ("bj,jkib->ki", True),  # CCSDT singles' first step: the same
+    ("aj,ijab->ib", False),  # CCSDT energy's first step: led by x, y's last axis stays last
+    ("kc,fkcg->fg", False),  # the same
+    ("bkc,bfck->bf", True),  # led by y, y is in place
+], ids=["ccsdt-triples", "ccsdt-singles", "ccsdt-energy", "last-axis-last", "y-in-place"])
+def test_the_layout_for_a_larger_y_is_taken_only_where_y_copy_would_move_its_last_axis(equation, taken):
+    from axisdot.einsum_steps import pairwise
+    from axisdot.layout import larger_y_layout
+    (a, b), out = equation.split("->")[0].split(","), equation.split("->")[1]
+    spec, _ = pairwise(a, b, out)
+    by_y = larger_y_layout(spec, layout(spec))
+    assert (by_y is not None) == taken
+    if taken:
+        assert by_y == layout(spec, led_by_y=True)
+
+
+def test_one_contracted_element_keeps_bmm_refusals_of_bool_and_mixed_dtypes():
+    plan = Plan(Spec(3, 4, ((0, 1), (0, 1)), ((2,), (2,))), "test")  # bic,bicf->bif
+    assert plan.kind is Kind.PERMUTE_BMM
+    x, y = torch.ones(2, 3, 1, dtype=torch.bool), torch.ones(2, 3, 1, 4, dtype=torch.bool)
+    with pytest.raises(axisdot.AxisdotError, match="bool"):
+        plan(x, y)
+    mixed = plan(x.double(), y.float())  # promoted as for any other size (recover())
+    assert mixed.dtype == torch.float64 and mixed.shape == (2, 3, 4) and bool((mixed == 1).all())
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["no-grad", "grad"])
+def test_one_contracted_element_in_einsum_matches_numpy_with_gradients(grad):
+    gen = torch.Generator().manual_seed(5)
+    x = torch.randn(50, 7, 1, generator=gen, dtype=torch.float64, requires_grad=grad)
+    y = torch.randn(50, 7, 1, 3, generator=gen, dtype=torch.float64)
+    out = axisdot.einsum("bic,bicf->bif", x, y)
+    np.testing.assert_allclose(out.detach().numpy(), np.einsum("bic,bicf->bif", x.detach().numpy(), y.numpy()),
+                               rtol=1e-12)
+    if grad:  # d(sum of out)/dx[b, i, 0] = sum over f of y[b, i, 0, f]
+        out.sum().backward()
+        np.testing.assert_allclose(x.grad.numpy(), y.sum(-1).numpy(), rtol=1e-12)
 
 
 @given(spec=st.sampled_from(Kind).flatmap(kind_specs))
@@ -152,7 +254,10 @@ COPIES = ("aten.clone", "aten.copy_", "aten._to_copy", "aten.contiguous")
     (lambda g: (torch.randn(4, 6, 10, 8, generator=g), torch.randn(4, 8, 3, 2, generator=g)), (3, 1)),
     (lambda g: (torch.randn(1, 3, 5, generator=g).expand(4, 3, 5), torch.randn(4, 5, 6, generator=g)), (2, 1)),
     (lambda g: (torch.randn(4, 7, generator=g), torch.randn(4, 7, generator=g)), 1),
-], ids=["matmul", "attention", "x-transposed-view", "y-transposed-view", "rank4-contiguous", "x-expanded", "vectors"])
+    (lambda g: (torch.randn(4, 3, 5, generator=g), torch.randn(4, 5, generator=g)), (2, 1)),
+    (lambda g: (torch.randn(4, 5, 3, generator=g), torch.randn(4, 5, generator=g)), (1, 1)),
+], ids=["matmul", "attention", "x-transposed-view", "y-transposed-view", "rank4-contiguous", "x-expanded", "vectors",
+        "matrix-vector", "transposed-matrix-vector"])
 def test_views_reach_the_kernel_without_a_copy(make, axes):
     x, y = make(torch.Generator().manual_seed(0))
     with AtenLog() as log:
@@ -260,8 +365,12 @@ def test_no_broadcast_product_is_materialized(x_shape, y_shape, axes):
     (lambda x, y: axisdot.dot(x, y, (2, 2)), [(32, 64, 128), (32, 256, 128)]),
     (lambda x, y: axisdot.dot(x, y, (3, 1)), [(32, 64, 10, 128), (32, 128, 32, 15)]),
     (lambda x, y: axisdot.einsum("bij,jk->bik", x, y), [(64, 128, 256), (256, 64)]),
+    (lambda x, y: axisdot.einsum("Nc,Nc->N", x, y), [(1048576, 2), (1048576, 2)]),
+    (lambda x, y: axisdot.einsum("Nc,Nc->N", x, y), [(262144, 8), (262144, 8)]),
+    (lambda x, y: axisdot.einsum("bic,bicf->bif", x, y), [(1000, 100, 1), (1000, 100, 1, 3)]),
 ], ids=["vector-dot", "Dot-module", "tensordot-full", "einsum-rowdot", "vector-dot-row-tiles",
-        "vector-dot-column-tiles", "bmm", "bmm-transposed", "article", "einsum-linear"])
+        "vector-dot-column-tiles", "bmm", "bmm-transposed", "article", "einsum-linear", "row-dots-two-columns",
+        "row-dots-short-rows", "one-contracted-element"])
 def test_no_lowering_allocates_more_than_its_output_plus_1_mib(call, inputs):
     """Issue 13's memory target: beyond its inputs, a call holds its output and at most
     1 MiB more at any moment (a vector dot's elementwise product of 16 MiB included)."""
@@ -273,3 +382,17 @@ def test_no_lowering_allocates_more_than_its_output_plus_1_mib(call, inputs):
         out = call(x, y)
     budget = out.numel() * out.element_size() + 2**20
     assert alloc.peak <= budget, f"{alloc.peak / 2**20:.2f} MiB alive at once, output {out.numel() * 4 / 2**20:.2f} MiB"
+
+
+@pytest.mark.parametrize("shape", [(1048576, 2), (1048576, 1), (262144, 8), (65536, 31)],
+                         ids=["two-columns", "one-column", "short-rows", "rows-of-31"])
+def test_vector_dots_of_short_rows_allocate_nothing_but_their_output(shape):
+    # pytorch#101249's row dots: torch.einsum (a bmm) holds no temporary, nor does axisdot
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(shape, generator=gen), torch.randn(shape, generator=gen)
+    axisdot.einsum("Nc,Nc->N", x, y)
+    with Allocations() as alloc:
+        out = axisdot.einsum("Nc,Nc->N", x, y)
+    assert alloc.peak == out.numel() * out.element_size()
+    np.testing.assert_allclose(out.numpy(), np.einsum("nc,nc->n", x.double().numpy(), y.double().numpy()),
+                               rtol=1e-5, atol=1e-5)

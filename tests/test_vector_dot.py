@@ -10,7 +10,8 @@ from aten_log import AtenLog
 import axisdot
 
 # Vector dots above 1 MiB of product: each route of the lowering (one bmm of row views for
-# rows of BMM_MIN_ROW or more, row tiles with a remainder for shorter rows, column tiles
+# rows of BMM_MIN_ROW or more, column sums for rows of COLUMN_ROW or fewer, one bmm of row by
+# column views for rows shorter than SHORT_ROW, row tiles with a remainder for shorter rows, column tiles
 # where a row alone is over 1 MiB and no bmm is taken, a full contraction, a layout no
 # view flattens) against NumPy in float64, forward and backward, eagerly and under vmap
 # and torch.compile.
@@ -19,6 +20,13 @@ LARGE_VECTOR_DOTS = {
     "row-bmm-batch": (lambda x, y: axisdot.einsum("bij,bij->bi", x, y), (3, 100, 1000), (3, 100, 1000), ([2], [2])),
     "row-tiles": (lambda x, y: axisdot.dot(x, y, 1), (3001, 400), (3001, 400), ([1], [1])),
     "row-tiles-batch": (lambda x, y: axisdot.einsum("bij,bij->bi", x, y), (3, 1000, 401), (3, 1000, 401), ([2], [2])),
+    "columns": (lambda x, y: axisdot.dot(x, y, 1), (200003, 2), (200003, 2), ([1], [1])),
+    "columns-one": (lambda x, y: axisdot.einsum("bij,bij->bi", x, y), (3, 300001, 1), (3, 300001, 1),
+                    ([2], [2])),
+    "columns-batch": (lambda x, y: axisdot.einsum("bij,bij->bi", x, y), (3, 100001, 2), (3, 100001, 2), ([2], [2])),
+    "short-row-bmm": (lambda x, y: axisdot.dot(x, y, 1), (40001, 9), (40001, 9), ([1], [1])),
+    "short-row-bmm-batch": (lambda x, y: axisdot.einsum("bij,bij->bi", x, y), (2, 10001, 31), (2, 10001, 31),
+                            ([2], [2])),
     "full": (lambda x, y: axisdot.tensordot(x, y, 2), (600, 601), (600, 601), ([0, 1], [0, 1])),
     "einsum-rows": (lambda x, y: axisdot.einsum("bij,bij->b", x, y), (5, 300, 200), (5, 300, 200), ([1, 2], [1, 2])),
 }
@@ -71,13 +79,16 @@ def test_large_vector_dot_in_column_tiles(grad):
 
 def test_the_large_vector_dot_routes_are_the_ones_described():
     seen = {}
-    for name in ("row-bmm", "row-tiles"):
+    for name in ("row-bmm", "row-tiles", "columns", "short-row-bmm"):
         call, xs, ys, _ = LARGE_VECTOR_DOTS[name]
         with AtenLog() as log:
             call(torch.ones(xs), torch.ones(ys))
         seen[name] = log.ops
     assert "aten.bmm.default" in seen["row-bmm"] and "aten.mul.Tensor" not in seen["row-bmm"]
     assert "aten.mul.Tensor" in seen["row-tiles"] and "aten.bmm.default" not in seen["row-tiles"]
+    assert "aten.bmm.default" in seen["short-row-bmm"] and "aten.mul.Tensor" not in seen["short-row-bmm"]
+    assert seen["columns"].count("aten.mul.Tensor") == 1 and "aten.addcmul_.default" in seen["columns"]
+    assert "aten.bmm.default" not in seen["columns"]
 
 
 def test_large_vector_dot_on_a_layout_no_view_flattens():
