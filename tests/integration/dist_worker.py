@@ -51,15 +51,12 @@ def worker(rank: int, world: int, port: int) -> None:
             assert out.placements == (Shard(0),), (case, out.placements)
             assert comm.get_total_counts() == 0, (case, comm.get_comm_counts())  # no all-gather, nothing
             np.testing.assert_allclose(out.full_tensor().numpy(), expected, atol=1e-12, err_msg=case)
-        dist.barrier()  # no rank tears gloo down while another still talks to it
+        dist.barrier()  # every rank is done with gloo before any leaves
     except BaseException:
         dist.destroy_process_group()
         raise
-    if TEARDOWN_RELEASES_THE_GIL:
-        dist.destroy_process_group()
-    else:  # before torch 2.8, gloo's teardown can deadlock on the GIL (pytorch#154976): just leave
-        os._exit(0)
-
-
-# torch 2.8 made ProcessGroupGloo's destructor release the GIL (pytorch PR #154976)
-TEARDOWN_RELEASES_THE_GIL = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2]) >= (2, 8)
+    # Leave without gloo's teardown: it aborted a worker now and then on the loaded test
+    # machine (a pair's destructor seeing its peer gone first; twice in ~10 full-suite runs,
+    # after every check had passed), and before torch 2.8 it could deadlock on the GIL
+    # (pytorch#154976). The operating system closes the sockets.
+    os._exit(0)

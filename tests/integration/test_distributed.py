@@ -11,9 +11,8 @@ import pytest
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-pytestmark = pytest.mark.slow  # subprocesses, compiles or whole models: seconds each
-
 pytestmark = [
+    pytest.mark.slow,  # subprocesses: seconds each
     pytest.mark.skipif(not dist.is_available() or not dist.is_gloo_available(), reason="this torch build has no gloo backend"),
     pytest.mark.skipif(not os.path.exists("/sys/class/net/lo"), reason="needs the loopback interface 'lo'"),
 ]
