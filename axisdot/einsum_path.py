@@ -10,18 +10,19 @@ intermediates, and :func:`step_cost` counts FLOPs as opt_einsum counts them.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, Container, Hashable, NamedTuple, Optional, Sequence
+from typing import Any, Container, Hashable, Iterator, NamedTuple, Optional, Sequence
 
 from opt_einsum import paths as _paths
 
 from .errors import ArgumentError, AxisdotTypeError
 
-__all__ = ["Step", "Chosen", "optimize_key", "choose_path", "pairwise_path", "path_cost", "search_harder", "search_trials",
-           "contraction_steps", "kept_letters", "step_cost", "memory_arg", "STRATEGIES"]
+__all__ = ["Step", "Chosen", "optimize_key", "choose_path", "pairwise_path", "path_cost", "search_harder",
+           "search_trials", "contraction_steps", "kept_letters", "step_cost", "memory_arg", "STRATEGIES"]
 
 Path = tuple[tuple[int, ...], ...]
 
@@ -122,6 +123,17 @@ def _check_path(path: Path, n: int, quoted: str) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _random_state_kept() -> Iterator[None]:
+    """Python's global random state put back afterwards: opt_einsum's random-greedy
+    trials call ``random.seed(r)`` per trial, which would reset the user's."""
+    state = random.getstate()
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
 class Chosen(NamedTuple):
     """A path, and who chose it (for ``explain``: "opt_einsum", "opt_einsum's 'dp'",
     "axisdot's one-time search ...", "the path given", ...)."""
@@ -149,11 +161,8 @@ def choose_path(inputs: Sequence[str], output: str, sizes: dict[str, int], optim
     if optimize is False:
         return Chosen(_left_to_right(n), "left to right (optimize=False)")
     find = optimize if isinstance(optimize, _paths.PathOptimizer) else _paths.get_path_fn(str(optimize))
-    state = random.getstate()  # opt_einsum's random-greedy strategies ("auto-hq", ...) seed it
-    try:
+    with _random_state_kept():  # opt_einsum's random-greedy strategies ("auto-hq", ...) seed it
         found = tuple(tuple(step) for step in find([frozenset(t) for t in inputs], frozenset(output), sizes, limit))
-    finally:
-        random.setstate(state)
     if find is optimize:
         _refuse_slicing(optimize, quoted)
         origin = type(optimize).__name__
@@ -245,12 +254,9 @@ def _subpath(terms: Sequence[str], result: str, sizes: dict[str, int]) -> Path:
     from .einsum_search import numbered
 
     sets, out, numbered_sizes = numbered(terms, result, sizes)
-    state = random.getstate()
-    try:
+    with _random_state_kept():
         found = [_paths.greedy(sets, out, numbered_sizes),
                  RandomGreedy(max_repeats=16, minimize="size")(sets, out, numbered_sizes)]
-    finally:
-        random.setstate(state)
     if len(terms) <= EXACT_SUBPATH:
         found.append(_paths.DynamicProgramming(minimize="size", search_outer=True)(sets, out, numbered_sizes))
     candidates = [tuple(tuple(s) for s in p) for p in found]

@@ -51,7 +51,10 @@ class Tree:
         self.size = [sizes[c] for c in letters]
         self.output = sum(bit[c] for c in set(output))
         #: for each letter, the bitset of the leaves that hold it
-        self.holders = [sum(1 << i for i, t in enumerate(inputs) if c in t) for c in letters]
+        self.holders = [0] * len(letters)
+        for i, t in enumerate(inputs):
+            for c in set(t):
+                self.holders[bit[c].bit_length() - 1] |= 1 << i
         self.legs: dict[int, int] = {i: sum(bit[c] for c in set(t)) for i, t in enumerate(inputs)}
         self.leaves: dict[int, int] = {i: 1 << i for i in range(self.n)}
         self.children: dict[int, tuple[int, int]] = {}
@@ -266,16 +269,16 @@ def _score(costmod: float, temperature: float, rng: random.Random) -> Callable[.
     return score
 
 
-def _trial(r: int, inputs: Sequence[str], output: str, sizes: dict[str, int]) -> Path:
+def _trial(r: int, network: tuple[list[frozenset[int]], frozenset[int], dict[int, int]]) -> Path:
     """Trial 0: opt_einsum's greedy path. Trial ``r``: opt_einsum's greedy under
     :func:`_score` with hyper-parameters drawn with seed ``r``: ``costmod`` in 0.1-4,
-    ``temperature`` in 0.001-1 (log-uniform)."""
+    ``temperature`` in 0.001-1 (log-uniform). ``network``: :func:`numbered`'s."""
     if r == 0:
-        ssa = ssa_greedy_optimize(*numbered(inputs, output, sizes))
+        ssa = ssa_greedy_optimize(*network)
     else:
         rng = random.Random(r)
         score = _score(rng.uniform(0.1, 4.0), 10 ** rng.uniform(-3, 0), rng)
-        ssa = ssa_greedy_optimize(*numbered(inputs, output, sizes), None, score)
+        ssa = ssa_greedy_optimize(*network, None, score)
     return tuple(tuple(step) for step in ssa_to_linear(ssa))
 
 
@@ -286,11 +289,12 @@ def search(inputs: Sequence[str], output: str, sizes: dict[str, int], *, trials:
     never a late one). Deterministic when the time suffices: letters are numbered
     (:func:`numbered`) and every draw is seeded."""
     deadline = time.monotonic() + seconds
+    network = numbered(inputs, output, sizes)
     best: Optional[Tree] = None
     for r in range(trials + 1):
         if r and time.monotonic() >= deadline:
             break
-        tree = _improved(Tree(inputs, output, sizes, _trial(r, inputs, output, sizes)), deadline)
+        tree = _improved(Tree(inputs, output, sizes, _trial(r, network)), deadline)
         if best is None or tree.total() < best.total():
             best = tree
     assert best is not None
