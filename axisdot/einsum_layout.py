@@ -22,7 +22,7 @@ from typing import NamedTuple, Optional, Sequence
 
 from .einsum_path import Path, kept_letters
 from .einsum_steps import pairwise, reduced_order
-from .layout import LED_BY_Y_MIN, larger_y_layout, layout
+from .layout import larger_y_layout, layout, y_leads
 from .lowerings import Kind, choose
 
 __all__ = ["LaidStep", "StepLayout", "laid_out_steps", "step_copies", "KEEP_ORDERS"]
@@ -96,8 +96,8 @@ def step_copies(x: str, y: str, result: str, sizes: dict[str, int], x_contiguous
         in_place = x_ok and y_ok and lay.in_place
         return StepLayout((), 0, natural, in_place or not choose(lay).kind.elementwise)
     by_y = larger_y_layout(spec, lay)  # the lowering's choice for a larger y, as it makes it per call
-    if by_y is not None and _size(y, sizes) >= LED_BY_Y_MIN and \
-            _size("".join(c for c in y if c not in x), sizes) > _size("".join(c for c in x if c not in y), sizes):
+    if by_y is not None and y_leads(_size(y, sizes), _size("".join(c for c in x if c not in y), sizes),
+                                    _size("".join(c for c in y if c not in x), sizes)):
         lay = by_y
     nb, nc = lay.n_batch, lay.n_contract
     x_groups = (nb, nc, lay.n_x_free) if lay.x_cf else (nb, lay.n_x_free, nc)

@@ -12,7 +12,7 @@ from typing import Optional
 
 from .spec import Spec
 
-__all__ = ["Layout", "layout", "larger_y_layout", "LED_BY_Y_MIN"]
+__all__ = ["Layout", "layout", "larger_y_layout", "y_leads", "LED_BY_Y_MIN"]
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass of these fields costs a plan build 1 us more
@@ -103,6 +103,13 @@ def layout(spec: Spec, led_by_y: bool = False) -> Layout:
 #: elements (and more free elements than x): below it the copy's order costs nothing
 #: measurable, the extra copy of x does (3 us more on CCSDT's jkbc,abcijk->ai at sizes 2-3).
 LED_BY_Y_MIN = 2**16
+
+
+def y_leads(y_elements: int, x_free: int, y_free: int) -> bool:
+    """Whether the permute/reshape lowering takes :func:`larger_y_layout` (where there is
+    one) for a y of ``y_elements`` with ``y_free`` free elements against x's ``x_free``:
+    the rule the lowering applies per call and ``explain``'s copies count by."""
+    return y_free > x_free and y_elements >= LED_BY_Y_MIN
 
 
 def larger_y_layout(spec: Spec, lay: Layout) -> Optional[Layout]:

@@ -67,7 +67,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple, Optional
 import torch
 
 from .errors import OperandError
-from .layout import LED_BY_Y_MIN, Layout, larger_y_layout
+from .layout import Layout, larger_y_layout, y_leads
 from .operands import check_same_device
 from .vector_dot import SMALL_ELEMENTS, SMALL_PRODUCT_BYTES, large_vector_dot
 
@@ -163,7 +163,6 @@ _SWAP_MIN = 4096
 #: Above this many output elements, one contracted element is a broadcast product, not a bmm
 #: (below, the product's setup costs ~0.5 us more a call at (2, 3, 1) by (2, 3, 1, 4); measured)
 _MUL_MIN = 4096
-_LED_BY_Y_MIN = LED_BY_Y_MIN
 #: torch.jit.is_tracing without its Python frame (nothing here is scripted): 33 ns a call against 123
 _tracing = torch._C._is_tracing
 
@@ -393,8 +392,8 @@ def permute_bmm(plan: "Plan") -> tuple[str, Run]:
             x_perm, y_perm, x_cf, y_cf = orders
         else:
             y_size = nb * nc * ny
-            x_perm, y_perm, x_cf, y_cf = led_by_y if (y_size * nx).__class__ is int and ny > nx \
-                and y_size >= _LED_BY_Y_MIN else orders
+            x_perm, y_perm, x_cf, y_cf = led_by_y if (y_size * nx).__class__ is int and y_leads(y_size, nx, ny) \
+                else orders
         if x_perm is not None:  # sizes unpacked here: a sequence argument costs 0.45 us more
             x = x.permute(*x_perm)
         if y_perm is not None:

@@ -29,7 +29,10 @@ LETTERS = "abcdefghijklmnop"  # two inputs of up to 6 axes each (PERMUTE_BMM)
 def size_thresholds_off():
     """The lowerings' size thresholds set so that every size takes the route for large
     ones (the drawn sizes here stay far below them)."""
-    return mock.patch.multiple("axisdot.lowerings", _SWAP_MIN=-1, _MUL_MIN=-1, _LED_BY_Y_MIN=0)
+    stack = contextlib.ExitStack()
+    stack.enter_context(mock.patch.multiple("axisdot.lowerings", _SWAP_MIN=-1, _MUL_MIN=-1))
+    stack.enter_context(mock.patch("axisdot.layout.LED_BY_Y_MIN", 0))  # read by y_leads
+    return stack
 
 
 #: (batch, contracted, x free, y free) counts, and whether the axes are in place, that a
