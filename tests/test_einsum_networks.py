@@ -37,6 +37,11 @@ def _letters(n: int) -> list[str]:
     return [opt_einsum.get_symbol(i) for i in range(n)]
 
 
+def opt_einsum_cost(equation: str, shapes, path) -> int:
+    """opt_einsum's own FLOP count of ``path`` (``contract_path``'s ``opt_cost``)."""
+    return int(opt_einsum.contract_path(equation, *shapes, shapes=True, optimize=[tuple(s) for s in path])[1].opt_cost)
+
+
 def lattice(rows: int, cols: int, bond: int) -> tuple[str, list[tuple[int, ...]]]:
     """A closed rows x cols square lattice (a scalar): one tensor per site, one letter per bond."""
     edges: dict[tuple[int, int], list[int]] = {}

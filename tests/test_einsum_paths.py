@@ -20,7 +20,7 @@ import axisdot.einsum_path
 import axisdot.einsum_search
 from axisdot.einsum_path import SEARCH_FLOPS, path_cost
 
-from test_einsum_networks import circuit, lattice, regular_graph
+from test_einsum_networks import circuit, lattice, opt_einsum_cost, regular_graph
 
 
 @pytest.fixture(autouse=True)
@@ -36,11 +36,6 @@ def every_trial_runs(monkeypatch):
 
 def _meta(shapes):
     return [torch.empty(s, device="meta") for s in shapes]
-
-
-def _cost(equation, shapes, path) -> int:
-    """opt_einsum's own FLOP count of ``path``."""
-    return int(opt_einsum.contract_path(equation, *shapes, shapes=True, optimize=list(path))[1].opt_cost)
 
 
 def _axisdot_path(equation, shapes):
@@ -70,9 +65,10 @@ SLOW = {"regular-3-of-200-bond-2", "circuit-204", "circuit-297"}  # 15-25 s each
                                   for n in DEAR])
 def test_the_default_path_is_within_2x_of_cotengras(name):
     (equation, shapes), cotengra = DEAR[name]
-    greedy = _cost(equation, shapes, opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto")[0])
+    default = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto")[0]
+    greedy = opt_einsum_cost(equation, shapes, default)
     assert greedy > SEARCH_FLOPS  # a network the default searches harder on
-    got = _cost(equation, shapes, _axisdot_path(equation, shapes))
+    got = opt_einsum_cost(equation, shapes, _axisdot_path(equation, shapes))
     assert got <= 2 * cotengra
     assert got <= greedy
 
@@ -85,22 +81,22 @@ def test_the_default_path_against_cotengra_live(name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # kahypar is missing
         optimizer = cotengra.HyperOptimizer(max_repeats=32, max_time=5, progbar=False)
-        reference = _cost(equation, shapes, opt_einsum.contract_path(equation, *shapes, shapes=True,
+        reference = opt_einsum_cost(equation, shapes, opt_einsum.contract_path(equation, *shapes, shapes=True,
                                                                      optimize=optimizer)[0])
-    assert _cost(equation, shapes, _axisdot_path(equation, shapes)) <= 2 * reference
+    assert opt_einsum_cost(equation, shapes, _axisdot_path(equation, shapes)) <= 2 * reference
 
 
 def test_the_searched_paths_are_much_cheaper_than_greedy_on_the_issues_graph():
     """issue 21's 50-tensor 3-regular graph with bond 6: greedy needs ~2e14 FLOPs."""
     (equation, shapes), _ = DEAR["regular-3-of-50-bond-6"]
     greedy = int(opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="greedy")[1].opt_cost)
-    assert _cost(equation, shapes, _axisdot_path(equation, shapes)) * 10**5 < greedy
+    assert opt_einsum_cost(equation, shapes, _axisdot_path(equation, shapes)) * 10**5 < greedy
 
 
 def test_the_default_path_is_at_least_as_cheap_as_opt_einsums_auto_hq():
     (equation, shapes), _ = DEAR["regular-4-of-30-bond-3"]
     hq = int(opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto-hq")[1].opt_cost)
-    assert _cost(equation, shapes, _axisdot_path(equation, shapes)) <= hq
+    assert opt_einsum_cost(equation, shapes, _axisdot_path(equation, shapes)) <= hq
 
 
 def test_the_search_runs_once_per_equation_and_shapes(monkeypatch):
@@ -164,7 +160,7 @@ CHEAP = {
 def test_a_cheap_network_keeps_opt_einsums_default_path(name):
     equation, shapes = CHEAP[name]
     default = int(opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="auto")[1].opt_cost)
-    assert _cost(equation, shapes, _axisdot_path(equation, shapes)) == default
+    assert opt_einsum_cost(equation, shapes, _axisdot_path(equation, shapes)) == default
 
 
 class CountingOptimizer(opt_einsum.paths.PathOptimizer):

@@ -12,6 +12,8 @@ from opt_einsum.testing import rand_equation
 import axisdot.einsum_search
 from axisdot.einsum_search import Tree, search
 
+from test_einsum_networks import opt_einsum_cost
+
 
 def _problem(n: int, seed: int, n_out: int):
     """opt_einsum's random equation generator: repeated letters across terms, hyper
@@ -23,10 +25,6 @@ def _problem(n: int, seed: int, n_out: int):
     return equation, shapes, inputs, output, sizes
 
 
-def _opt_einsum_cost(equation, shapes, path) -> int:
-    return int(opt_einsum.contract_path(equation, *shapes, shapes=True, optimize=[tuple(s) for s in path])[1].opt_cost)
-
-
 problems = st.builds(_problem, st.integers(2, 12), st.integers(0, 10**6), st.integers(0, 2))
 
 
@@ -35,9 +33,9 @@ def test_the_trees_flop_count_is_opt_einsums(problem):
     equation, shapes, inputs, output, sizes = problem
     path = opt_einsum.contract_path(equation, *shapes, shapes=True, optimize="greedy")[0]
     tree = Tree(inputs, output, sizes, tuple(map(tuple, path)))
-    assert tree.total() == _opt_einsum_cost(equation, shapes, path)
+    assert tree.total() == opt_einsum_cost(equation, shapes, path)
     # and the tree, written back as a path, is the same contraction
-    assert _opt_einsum_cost(equation, shapes, tree.path()) == tree.total()
+    assert opt_einsum_cost(equation, shapes, tree.path()) == tree.total()
 
 
 @given(problems)
@@ -50,7 +48,7 @@ def test_reconfiguring_keeps_a_valid_path_never_dearer(problem):
         pass
     found = tree.path()
     assert [len(step) for step in found] == [2] * (len(inputs) - 1)
-    assert _opt_einsum_cost(equation, shapes, found) == tree.total() <= before
+    assert opt_einsum_cost(equation, shapes, found) == tree.total() <= before
 
 
 @given(st.builds(_problem, st.integers(2, 7), st.integers(0, 10**6), st.integers(0, 2)))
@@ -61,14 +59,14 @@ def test_a_whole_small_network_reconfigured_is_as_cheap_as_optimal(problem):
     start = tuple((0, 1) for _ in range(len(inputs) - 1))  # left to right
     tree = Tree(inputs, output, sizes, start)
     tree.reconfigure()
-    assert tree.total() == _opt_einsum_cost(equation, shapes, tree.path()) == optimal
+    assert tree.total() == opt_einsum_cost(equation, shapes, tree.path()) == optimal
 
 
 def test_no_time_leaves_opt_einsums_greedy_path():
     equation, shapes, inputs, output, sizes = _problem(30, 3, 1)
-    greedy = _opt_einsum_cost(equation, shapes, opt_einsum.paths.greedy(*axisdot.einsum_search.numbered(
+    greedy = opt_einsum_cost(equation, shapes, opt_einsum.paths.greedy(*axisdot.einsum_search.numbered(
         inputs, output, sizes)))
-    assert _opt_einsum_cost(equation, shapes, search(inputs, output, sizes, trials=8, seconds=0)) == greedy
+    assert opt_einsum_cost(equation, shapes, search(inputs, output, sizes, trials=8, seconds=0)) == greedy
 
 
 def test_the_search_leaves_the_global_random_state_alone():
@@ -87,7 +85,7 @@ def test_tiny_subtrees_still_give_valid_paths(monkeypatch, leaves):
     monkeypatch.setattr(axisdot.einsum_search, "SUBTREE_LEAVES", leaves)
     equation, shapes, inputs, output, sizes = _problem(15, 9, 2)
     found = search(inputs, output, sizes, trials=2, seconds=60)
-    assert _opt_einsum_cost(equation, shapes, found) <= _opt_einsum_cost(
+    assert opt_einsum_cost(equation, shapes, found) <= opt_einsum_cost(
         equation, shapes, opt_einsum.paths.greedy(*axisdot.einsum_search.numbered(inputs, output, sizes)))
 
 
