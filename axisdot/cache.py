@@ -164,13 +164,14 @@ def einsum_sized(equation: EquationKey, shapes: tuple[tuple[int, ...], ...], opt
 
 @functools.lru_cache(maxsize=MAXSIZE)
 def einsum_traced(equation: EquationKey, pattern: tuple[tuple[Optional[int], ...], ...], optimize: Hashable,
-                  memory_limit: Any, hints: Optional[tuple[tuple[Optional[int], ...], ...]] = None) -> SizedEinsum:
+                  memory_limit: Any, hints: Optional[tuple[tuple[Optional[int], ...], ...]] = None,
+                  symbols: Optional[tuple[tuple[Optional[int], ...], ...]] = None) -> SizedEinsum:
     """``pattern``: the shapes with every size that is not a static 1 as None; ``hints``:
     the sizes the path is chosen for (static sizes, symbolic sizes' hints, None where
-    neither is known)."""
+    neither is known); ``symbols``: which symbolic sizes are one symbol (:func:`size_symbols`)."""
     _local.built = True
     sub = einsum_subscripts(equation, tuple(len(s) for s in pattern))
-    return SizedEinsum(sub, pattern, optimize, memory_limit, einsum_step, hints)
+    return SizedEinsum(sub, pattern, optimize, memory_limit, einsum_step, hints, symbols)
 
 
 def size_pattern(shapes: Any) -> tuple[tuple[Optional[int], ...], ...]:
@@ -192,6 +193,18 @@ def size_hints(shapes: Any) -> tuple[tuple[Optional[int], ...], ...]:
     return tuple(tuple(_hint(n) for n in s) for s in shapes)
 
 
+def _expression(n: Any) -> str:
+    return str(getattr(getattr(n, "node", None), "expr", n))
+
+
+def size_symbols(shapes: Any) -> tuple[tuple[Optional[int], ...], ...]:
+    """Each symbolic size numbered by its expression (equal numbers: one symbol, such as
+    the sizes torch.compile's duck sizing shares), None for a static size."""
+    numbers: dict[str, int] = {}
+    return tuple(tuple(None if n.__class__ is int else numbers.setdefault(_expression(n), len(numbers))
+                       for n in s) for s in shapes)
+
+
 def einsum_for_shapes(equation: EquationKey, shapes: tuple[tuple[Any, ...], ...], optimize: Hashable,
                       memory_limit: Any) -> SizedEinsum:
     """The plan for operands of these shapes: :func:`einsum_sized` when every size is an
@@ -199,7 +212,8 @@ def einsum_for_shapes(equation: EquationKey, shapes: tuple[tuple[Any, ...], ...]
     that no cache is ever keyed by a symbol."""
     if all(n.__class__ is int for s in shapes for n in s):
         return einsum_sized(equation, shapes, optimize, memory_limit)
-    return einsum_traced(equation, size_pattern(shapes), optimize, memory_limit, size_hints(shapes))
+    return einsum_traced(equation, size_pattern(shapes), optimize, memory_limit, size_hints(shapes),
+                         size_symbols(shapes))
 
 
 @functools.lru_cache(maxsize=MAXSIZE)

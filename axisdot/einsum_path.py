@@ -22,7 +22,7 @@ from opt_einsum import paths as _paths
 from .errors import ArgumentError, AxisdotTypeError
 
 __all__ = ["Step", "Chosen", "optimize_key", "choose_path", "pairwise_path", "path_cost", "search_harder",
-           "search_trials", "contraction_steps", "kept_letters", "step_cost", "memory_arg", "STRATEGIES"]
+           "search_trials", "rival_paths", "contraction_steps", "kept_letters", "step_cost", "memory_arg", "STRATEGIES"]
 
 Path = tuple[tuple[int, ...], ...]
 
@@ -147,11 +147,11 @@ SEARCHED = "axisdot's one-time search (opt_einsum's greedy and random-greedy tri
 
 
 def choose_path(inputs: Sequence[str], output: str, sizes: dict[str, int], optimize: Hashable,
-                memory_limit: Any, quoted: str) -> Chosen:
+                memory_limit: Any, quoted: str, search: bool = True) -> Chosen:
     """The path for these checked subscripts and sizes (``optimize`` from :func:`optimize_key`),
     every step pairwise: a step of more operands (opt_einsum leaves one under
     ``memory_limit``, an explicit path may ask for one) gets its own path
-    (:func:`pairwise_path`)."""
+    (:func:`pairwise_path`). ``search=False`` leaves out the default's one-time search."""
     n = len(inputs)
     if isinstance(optimize, tuple):
         return _pairwise(inputs, output, sizes, _check_path(optimize, n, quoted), "the path given")
@@ -170,10 +170,45 @@ def choose_path(inputs: Sequence[str], output: str, sizes: dict[str, int], optim
         origin = "opt_einsum" if optimize == "auto" else f"opt_einsum's {optimize!r}"
     if limit is not None:
         origin += f" under memory_limit={limit}"
-    if optimize == "auto" and limit is None and n >= SEARCH_OPERANDS:
+    if search and optimize == "auto" and limit is None and n >= SEARCH_OPERANDS:
         searched = search_harder(inputs, output, sizes, found)
         found, origin = searched, (origin if searched is found else SEARCHED)
     return _pairwise(inputs, output, sizes, found, origin)
+
+
+#: Under torch.compile with symbolic sizes a path is chosen for the sizes' hints, then
+#: guarded against the paths chosen with each symbolic size this many times larger, or
+#: smaller (:func:`rival_paths`): another size recompiles only where one of those is cheaper.
+PROBE = 16
+#: At most this many symbolic sizes are probed, and this many rivals kept.
+PROBED_SIZES = 16
+RIVALS = 8
+
+
+def rival_paths(inputs: Sequence[str], output: str, sizes: dict[str, int], chosen: Path, optimize: Hashable,
+                memory_limit: Any, quoted: str, varied: Sequence[Sequence[str]]) -> tuple[Path, ...]:
+    """The other paths ``optimize`` chooses when the letters of one group of ``varied``
+    (the letters of one symbolic size) are :data:`PROBE` times larger or smaller than in
+    ``sizes``, keeping those that cost at least as much as ``chosen`` at ``sizes`` (so
+    that ``cost(chosen) <= cost(rival)`` holds there). None for an explicit path, left to
+    right, or a ``PathOptimizer`` (a search of its own, not run again per probe)."""
+    if len(inputs) <= 2 or isinstance(optimize, (tuple, _paths.PathOptimizer)) or optimize is False:
+        return ()
+    base = path_cost(inputs, output, sizes, chosen)[1]
+    rivals: list[Path] = []
+    for group in list(varied)[:PROBED_SIZES]:
+        for scale in (PROBE, 1 / PROBE):
+            probe = dict(sizes)
+            for c in group:
+                probe[c] = max(2, round(sizes[c] * scale))
+            if probe == sizes:
+                continue
+            path = choose_path(inputs, output, probe, optimize, memory_limit, quoted, search=False).path
+            if path != chosen and path not in rivals and path_cost(inputs, output, sizes, path)[1] >= base:
+                rivals.append(path)
+                if len(rivals) == RIVALS:
+                    return tuple(rivals)
+    return tuple(rivals)
 
 
 def _pairwise(inputs: Sequence[str], output: str, sizes: dict[str, int], path: Path, origin: str) -> Chosen:

@@ -26,7 +26,7 @@ import torch
 
 from .einsum_parse import Subscripts, letter_sizes, quote
 from .einsum_layout import LaidStep, laid_out_steps
-from .einsum_path import choose_path
+from .einsum_path import choose_path, path_cost, rival_paths
 from .errors import AxisdotError, ShapeError, with_context
 from .operands import check_same_device, common_dtype, unsupported_dtype
 from .plan import RECOVERABLE, Plan
@@ -62,6 +62,21 @@ def widens_to_int64(sub: Subscripts, shapes: Optional[Sequence[Sequence[Optional
     return False
 
 
+def _guards_recompile(sizes: Sequence[Any]) -> bool:
+    """Whether a guard on these symbolic sizes recompiles when it fails, as under
+    torch.compile; not under ``torch.export`` (whose dynamic dimensions must take every
+    size in their range), nor where the sizes' ShapeEnv turns guards into runtime
+    asserts, as export's does (torch 2.5 has no ``torch.compiler.is_exporting``)."""
+    is_exporting = getattr(torch.compiler, "is_exporting", None)
+    if is_exporting is not None and is_exporting():
+        return False
+    for n in sizes:
+        env = getattr(getattr(n, "node", None), "shape_env", None)
+        if env is not None:
+            return not getattr(env, "prefer_deferred_runtime_asserts_over_guards", True)
+    return False
+
+
 def _pops(operands: Sequence[int]) -> tuple[int, ...]:
     """The ``list.pop`` positions that take ``operands`` (working-list positions) in
     their order: each less the earlier ones below it."""
@@ -81,14 +96,17 @@ class SizedEinsum:
 
     A size given as None is unknown (a symbolic size under ``torch.compile``): the path
     is chosen for its hint (the size it was traced with) where ``hints`` gives one, else
-    for :data:`NOMINAL_SIZE`, and sizes are checked at every call instead. No guard is
-    added: every path gives the same result, so another size only runs a path chosen
-    for the hinted ones.
+    for :data:`NOMINAL_SIZE`, and sizes are checked at every call instead. The path is
+    guarded against its :attr:`rivals` (:func:`axisdot.einsum_path.rival_paths`, from
+    the symbols that ``symbols`` numbers): each trace compares their costs on the
+    symbolic sizes, which torch.compile keeps as guards, so sizes where a rival is
+    cheaper recompile and choose their own path (:meth:`guard`).
     """
 
     def __init__(self, sub: Subscripts, shapes: Sequence[Sequence[Optional[int]]], optimize: Hashable,
                  memory_limit: Any, step: StepLookup,
-                 hints: Optional[Sequence[Sequence[Optional[int]]]] = None) -> None:
+                 hints: Optional[Sequence[Sequence[Optional[int]]]] = None,
+                 symbols: Optional[Sequence[Sequence[Optional[int]]]] = None) -> None:
         self.sub = sub
         self.traced = any(n is None for shape in shapes for n in shape)
         self.quoted = quoted = quote(sub.written)
@@ -113,8 +131,18 @@ class SizedEinsum:
         self.unsqueeze = tuple(k for k, c in enumerate(sub.output) if c not in kept)
         self.inputs, self.output = tuple(inputs), output
         self.widens = widens_to_int64(sub, shapes)
-        self.path, self.path_origin = choose_path(self.inputs, output, {c: self.sizes.get(c, 1) for c in kept},
-                                                  optimize, memory_limit, quoted)
+        sizes = {c: self.sizes.get(c, 1) for c in kept}
+        self.path, self.path_origin = choose_path(self.inputs, output, sizes, optimize, memory_limit, quoted)
+        #: paths chosen for other values of the symbolic sizes, which cost no less at the hints
+        self.rivals: tuple[tuple[tuple[int, ...], ...], ...] = ()
+        if self.traced and symbols is not None:
+            groups: dict[int, set[str]] = {}
+            for term, numbers in zip(sub.inputs, symbols):
+                for c, k in zip(term, numbers):
+                    if k is not None and c in kept:
+                        groups.setdefault(k, set()).add(c)
+            varied = [sorted(g) for _, g in sorted(groups.items())]
+            self.rivals = rival_paths(self.inputs, output, sizes, self.path, optimize, memory_limit, quoted, varied)
         #: each intermediate laid out for the step that reads it (:mod:`axisdot.einsum_layout`)
         self.steps: tuple[LaidStep, ...] = laid_out_steps(self.inputs, output, self.path, self.sizes)
         self.lowerings = [step(s.equation) for s in self.steps]
@@ -123,7 +151,7 @@ class SizedEinsum:
     def prepared(self, operands: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], torch.dtype]:
         """The operands checked and squeezed, and the dtype the steps run in."""
         if self.traced:
-            letter_sizes(self.sub, [t.shape for t in operands])
+            self.guard(letter_sizes(self.sub, [t.shape for t in operands]))
         ops = [t if dims is None else t.squeeze(dims) for t, dims in zip(operands, self.squeeze)]
         dtype = common_dtype(ops)
         if self.widens and dtype not in FLOATING:
@@ -131,6 +159,19 @@ class SizedEinsum:
         if len(ops) > 1 and any(t.device != ops[0].device for t in ops[1:]):
             check_same_device(ops, [f"operand {i}" for i in range(len(ops))], self.quoted)
         return ops, dtype
+
+    def guard(self, sizes: dict[str, Any]) -> None:
+        """Compare the path's FLOPs with each rival's on the traced (symbolic) sizes.
+        Turning each comparison into a bool makes torch.compile keep it as a guard
+        (``cost(path) <= cost(rival)``, true at the hints the plan was chosen for), so a
+        later size where a rival is cheaper recompiles. Not under ``torch.export``,
+        whose dynamic dimensions must accept every size in their range."""
+        if not self.rivals or not _guards_recompile([n for n in sizes.values() if n.__class__ is not int]):
+            return
+        mine = path_cost(self.inputs, self.output, sizes, self.path)[1]
+        for rival in self.rivals:
+            if not mine <= path_cost(self.inputs, self.output, sizes, rival)[1]:
+                break  # not at the hints; a guard was recorded either way
 
     def contract(self, ops: Sequence[torch.Tensor]) -> torch.Tensor:
         """The steps on prepared operands (or slices of them), in :attr:`output`'s order."""

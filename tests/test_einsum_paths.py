@@ -18,7 +18,7 @@ import torch
 import axisdot
 import axisdot.einsum_path
 import axisdot.einsum_search
-from axisdot.einsum_path import SEARCH_FLOPS, path_cost
+from axisdot.einsum_path import SEARCH_FLOPS, path_cost, rival_paths
 
 from test_einsum_networks import circuit, lattice, opt_einsum_cost, regular_graph
 
@@ -199,3 +199,39 @@ def test_explain_says_who_chose_the_path():
     cheap_equation, cheap_shapes = CHEAP["lattice-5x5-bond-2"]
     assert axisdot.explain(cheap_equation, *_meta(cheap_shapes)).path_origin == "opt_einsum"
     assert axisdot.explain("ab,bc->ac", (2, 3), (3, 4)).path_origin == "opt_einsum"
+
+
+# -- rivals: the paths a compiled plan is guarded against (symbolic sizes) -------------------
+
+CHAIN = ["ab", "bc", "cd", "de"]
+
+
+def _opt_einsum_path(inputs, output, sizes):
+    shapes = [tuple(sizes[c] for c in term) for term in inputs]
+    path, _ = opt_einsum.contract_path(",".join(inputs) + "->" + output, *shapes, shapes=True)
+    return tuple(tuple(step) for step in path)
+
+
+def test_rival_paths_are_what_other_sizes_choose_and_cost_no_less_at_these():
+    sizes = dict(a=64, b=64, c=64, d=64, e=16)  # narrow at the right end
+    chosen = axisdot.einsum_path.choose_path(CHAIN, "ae", sizes, "auto", None, "q").path
+    assert chosen == _opt_einsum_path(CHAIN, "ae", sizes)
+    rivals = rival_paths(CHAIN, "ae", sizes, chosen, "auto", None, "q", [["a"], ["b", "c", "d"], ["e"]])
+    narrow_left = _opt_einsum_path(CHAIN, "ae", dict(sizes, a=4))  # a 16 times smaller: narrower than e
+    assert narrow_left != chosen and narrow_left in rivals
+    assert len(set(rivals)) == len(rivals) and chosen not in rivals
+    for rival in rivals:
+        here = [tuple(sizes[c] for c in term) for term in CHAIN]
+        assert opt_einsum_cost("ab,bc,cd,de->ae", here, rival) >= opt_einsum_cost("ab,bc,cd,de->ae", here, chosen)
+
+
+@pytest.mark.parametrize("optimize", [((0, 1), (0, 1), (0, 1)), False, opt_einsum.paths.DynamicProgramming()])
+def test_a_path_given_or_searched_by_its_own_optimizer_has_no_rivals(optimize):
+    sizes = dict(a=64, b=64, c=64, d=64, e=2)
+    assert rival_paths(CHAIN, "ae", sizes, ((0, 1), (0, 1), (0, 1)), optimize, None, "q", [["a"], ["e"]]) == ()
+
+
+def test_sizes_that_choose_the_same_path_give_no_rival():
+    sizes = dict(a=64, b=64, c=64, d=64, e=64)  # a chain of squares: every size scaled alike ties
+    chosen = axisdot.einsum_path.choose_path(CHAIN, "ae", sizes, "auto", None, "q").path
+    assert rival_paths(CHAIN, "ae", sizes, chosen, "auto", None, "q", [list("abcde")]) == ()

@@ -1,5 +1,6 @@
 """Paths under ``torch.compile(dynamic=True)`` (issue 21): planned for the static sizes
-and the size hints of the symbolic ones, never for placeholder sizes. The FLOPs of the
+and the size hints of the symbolic ones, never for placeholder sizes, and guarded: sizes
+where another path is cheaper recompile; ``torch.export`` takes no such guard. The FLOPs of the
 compiled graph are counted from the matrix products in the aten graph AOTAutograd
 hands the backend (their symbolic shapes evaluated at their hints); eager FLOPs from
 the products a dispatch mode sees."""
@@ -80,6 +81,55 @@ def test_a_dynamic_compiled_path_costs_what_the_eager_path_costs(name):
     assert any(not isinstance(n, int) for gm in graphs for node in gm.graph.nodes if node.op == "placeholder"
                for n in getattr(node.meta.get("val"), "shape", ()))  # the graph is dynamic
     assert _graph_flops(graphs) == eager
-    # the same graph serves other sizes, with the path chosen for the first ones
+    # the same graph serves other sizes where no rival path is cheaper (every size doubled)
     doubled = [torch.rand(*(2 * n for n in s)) for s in shapes]
     torch.testing.assert_close(compiled(*doubled), torch.einsum(equation, *doubled), rtol=1e-4, atol=1e-2)
+
+
+def _compiled_with_graphs(equation):
+    graphs = []
+
+    def capture(gm, example_inputs):
+        graphs.append(gm)
+        return gm
+
+    compiled = torch.compile(lambda *ops: axisdot.einsum(equation, *ops), dynamic=True,
+                             backend=aot_autograd(fw_compiler=capture))
+    return compiled, graphs
+
+
+def test_sizes_where_another_path_is_cheaper_recompile_and_take_it():
+    torch._dynamo.reset()
+    equation = "ab,bc,cd,de->ae"
+    compiled, graphs = _compiled_with_graphs(equation)
+    regimes = {  # the cheap order starts at the narrow end: right to left, then left to right
+        "narrow-right": [(64, 64), (64, 64), (64, 64), (64, 2)],
+        "narrow-right, every size doubled": [(128, 128), (128, 128), (128, 128), (128, 4)],
+        "narrow-left": [(2, 64), (64, 64), (64, 64), (64, 64)],
+        "narrow-right again": [(96, 96), (96, 96), (96, 96), (96, 3)],
+    }
+    expected_graphs = {"narrow-right": 1, "narrow-right, every size doubled": 1, "narrow-left": 2,
+                       "narrow-right again": 2}
+    for name, shapes in regimes.items():
+        operands = [torch.rand(s, dtype=torch.float64) for s in shapes]
+        torch.testing.assert_close(compiled(*operands), torch.einsum(equation, *operands))
+        assert len(graphs) == expected_graphs[name], name
+    # each graph costs what eager costs at the sizes it was traced for
+    for gm, name in zip(graphs, ["narrow-right", "narrow-left"]):
+        operands = [torch.rand(s) for s in regimes[name]]
+        assert _graph_flops([gm]) == _flops(lambda *ops: axisdot.einsum(equation, *ops), operands), name
+
+
+def test_export_takes_no_path_guard_and_runs_every_size_in_its_range():
+    equation = "ab,bc,cd,de->ae"
+
+    class Chain(torch.nn.Module):
+        def forward(self, w, x, y, z):
+            return axisdot.einsum(equation, w, x, y, z)
+
+    a, e = torch.export.Dim("a", min=2, max=4096), torch.export.Dim("e", min=2, max=4096)
+    example = [torch.rand(s, dtype=torch.float64) for s in [(64, 32), (32, 32), (32, 32), (32, 2)]]
+    program = torch.export.export(Chain(), tuple(example), dynamic_shapes=({0: a}, None, None, {1: e}))
+    for shapes in ([(64, 32), (32, 32), (32, 32), (32, 2)], [(2, 32), (32, 32), (32, 32), (32, 300)]):
+        operands = [torch.rand(s, dtype=torch.float64) for s in shapes]
+        torch.testing.assert_close(program.module()(*operands), torch.einsum(equation, *operands))
