@@ -319,14 +319,27 @@ def on_views(plan: "Plan") -> tuple[str, Run]:
         if x_t:  # the vector times the matrices as they lie: BLAS's batched (1, k) x (k, m) products run
             # 0.8-0.95x the time of (m, k) x (k, 1) on transposed views up to (1024, 16, 16), 0.1x above
             return label, lambda x, y: _bmm(y.unsqueeze(1), x).squeeze(1)
-        # (on a contiguous x the same product needs its transposed view: 0.1-0.5x the time from (2, 64, 64)
-        # up, but 1.25x at (2, 3, 4); einsum's plans put the vector first instead, see einsum_layout)
-        return label, lambda x, y: _bmm(x, y.unsqueeze(2)).squeeze(2)
+        return label, _matrices_times_vectors
     if x_t and y_t:
         return label, lambda x, y: _bmm(_T(x), _T(y))
     if x_t:
         return label, lambda x, y: _bmm(_T(x), y)
     return label, (lambda x, y: _bmm(x, y.transpose(-2, -1) if _tracing() else y.mT)) if y_t else _bmm
+
+
+def _matrices_times_vectors(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """A batch of (m, k) matrices times one vector each, ``bij,bj->bi``. On the CPU,
+    above :data:`_SWAP_MIN` elements of x, the vectors times the matrices' transposed
+    views ((1, k) x (k, m) products), which BLAS runs in a fraction of the time of
+    (m, k) x (k, 1): float32 0.5x at (2, 64, 64), 0.35x at (64, 512, 512), 0.8x at
+    (1000, 4, 4), 1.06x on the worst shape seen, (100, 2, 100); float64, float16,
+    bfloat16 and complex64 0.2-1.06x; below the bound 1.2-1.3x (~0.8 us at (2, 3, 4)).
+    Measured on one CPU thread; not measured on CUDA, so not done there. The size test
+    costs ~0.15 us a call (3.5 -> 3.7 us at (2, 3, 4); `benchmarks/RESULTS.md`) and reads
+    a plain int only (a symbolic size under torch.compile would add a guard)."""
+    if (n := x.numel()).__class__ is int and n > _SWAP_MIN and x.is_cpu:
+        return _bmm(y.unsqueeze(1), _T(x)).squeeze(1)
+    return _bmm(x, y.unsqueeze(2)).squeeze(2)
 
 
 @register(Kind.LEADING_AXES,
