@@ -177,8 +177,9 @@ def choose_path(inputs: Sequence[str], output: str, sizes: dict[str, int], optim
 
 
 #: Under torch.compile with symbolic sizes a path is chosen for the sizes' hints, then
-#: guarded against the paths chosen with each symbolic size this many times larger, or
-#: smaller (:func:`rival_paths`): another size recompiles only where one of those is cheaper.
+#: guarded against the paths chosen with each symbolic size this many times larger, this
+#: many times smaller, or 2 (the least a symbolic size takes: torch.compile specializes 0
+#: and 1) (:func:`rival_paths`): another size recompiles only where one of those is cheaper.
 PROBE = 16
 #: At most this many symbolic sizes are probed, and this many rivals kept.
 PROBED_SIZES = 16
@@ -189,15 +190,15 @@ def rival_paths(inputs: Sequence[str], output: str, sizes: dict[str, int], chose
                 memory_limit: Any, quoted: str, varied: Sequence[Sequence[str]]) -> tuple[Path, ...]:
     """The other paths ``optimize`` chooses when the letters of one group of ``varied``
     (the letters of one symbolic size) are :data:`PROBE` times larger or smaller than in
-    ``sizes``, keeping those that cost at least as much as ``chosen`` at ``sizes`` (so
-    that ``cost(chosen) <= cost(rival)`` holds there). None for an explicit path, left to
+    ``sizes``, or 2, keeping those that cost at least as much as ``chosen`` at ``sizes``
+    (so that ``cost(chosen) <= cost(rival)`` holds there). None for an explicit path, left to
     right, or a ``PathOptimizer`` (a search of its own, not run again per probe)."""
     if len(inputs) <= 2 or isinstance(optimize, (tuple, _paths.PathOptimizer)) or optimize is False:
         return ()
     base = path_cost(inputs, output, sizes, chosen)[1]
     rivals: list[Path] = []
     for group in list(varied)[:PROBED_SIZES]:
-        for scale in (PROBE, 1 / PROBE):
+        for scale in (PROBE, 1 / PROBE, 0):
             probe = dict(sizes)
             for c in group:
                 probe[c] = max(2, round(sizes[c] * scale))
