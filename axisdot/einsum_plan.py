@@ -66,15 +66,18 @@ def _guards_recompile(sizes: Sequence[Any]) -> bool:
     """Whether a guard on these symbolic sizes recompiles when it fails, as under
     torch.compile; not under ``torch.export`` (whose dynamic dimensions must take every
     size in their range), nor where the sizes' ShapeEnv turns guards into runtime
-    asserts, as export's does (torch 2.5 has no ``torch.compiler.is_exporting``)."""
+    asserts, as export's does (torch 2.5 has no ``torch.compiler.is_exporting``), nor
+    for an unbacked (data-dependent) size, on which torch refuses to guard."""
     is_exporting = getattr(torch.compiler, "is_exporting", None)
     if is_exporting is not None and is_exporting():
         return False
+    env = None
     for n in sizes:
-        env = getattr(getattr(n, "node", None), "shape_env", None)
-        if env is not None:
-            return not getattr(env, "prefer_deferred_runtime_asserts_over_guards", True)
-    return False
+        node = getattr(n, "node", None)
+        if getattr(node, "hint", None) is None:  # an unbacked size (data-dependent): no guard can hold it
+            return False
+        env = getattr(node, "shape_env", None)
+    return env is not None and not getattr(env, "prefer_deferred_runtime_asserts_over_guards", True)
 
 
 def _pops(operands: Sequence[int]) -> tuple[int, ...]:

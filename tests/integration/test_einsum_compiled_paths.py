@@ -135,3 +135,18 @@ def test_export_takes_no_path_guard_and_runs_every_size_in_its_range():
     for shapes in ([(64, 32), (32, 32), (32, 32), (32, 2)], [(2, 32), (32, 32), (32, 32), (32, 300)]):
         operands = [torch.rand(s, dtype=torch.float64) for s in shapes]
         torch.testing.assert_close(program.module()(*operands), torch.einsum(equation, *operands))
+
+
+def test_a_data_dependent_size_takes_no_path_guard():
+    """torch refuses to guard on an unbacked size (one that depends on the data)."""
+    torch._dynamo.reset()
+
+    def fn(mask, b, c):
+        a = mask[mask > 0.5].reshape(-1, 1) * torch.ones(1, 7, dtype=torch.float64)  # (u0, 7)
+        return axisdot.einsum("ab,bc,cd->ad", a, b, c)
+
+    gen = torch.Generator().manual_seed(0)
+    mask, b, c = (torch.rand(s, generator=gen, dtype=torch.float64) for s in [(40,), (7, 9), (9, 5)])
+    with torch._dynamo.config.patch(capture_dynamic_output_shape_ops=True):
+        compiled = torch.compile(fn, fullgraph=True, dynamic=True, backend="aot_eager")
+        torch.testing.assert_close(compiled(mask, b, c), fn(mask, b, c))
