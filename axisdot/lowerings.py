@@ -332,7 +332,7 @@ def _matrices_times_vectors(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     above :data:`_SWAP_MIN` elements of x, the vectors times the matrices' transposed
     views ((1, k) x (k, m) products), which BLAS runs in a fraction of the time of
     (m, k) x (k, 1): float32 0.5x at (2, 64, 64), 0.35x at (64, 512, 512), 0.8x at
-    (1000, 4, 4), 1.06x on the worst shape seen, (100, 2, 100); float64, float16,
+    (1000, 4, 4), 1.08x on the worst shape seen, (100, 2, 100); float64, float16,
     bfloat16 and complex64 0.2-1.06x; below the bound 1.2-1.3x (~0.8 us at (2, 3, 4)).
     Measured on one CPU thread; not measured on CUDA, so not done there. The size test
     costs ~0.15 us a call (3.5 -> 3.7 us at (2, 3, 4); `benchmarks/RESULTS.md`) and reads
