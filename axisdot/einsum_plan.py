@@ -66,17 +66,11 @@ def _guards_recompile(sizes: Sequence[Any]) -> bool:
     """Whether a guard on these symbolic sizes recompiles when it fails, as under
     torch.compile; not under ``torch.export`` (whose dynamic dimensions must take every
     size in their range), nor where the sizes' ShapeEnv turns guards into runtime
-    asserts, as export's does (torch 2.5 has no ``torch.compiler.is_exporting``), nor
-    for an unbacked (data-dependent) size, on which torch refuses to guard."""
+    asserts, as export's does (torch 2.5 has no ``torch.compiler.is_exporting``)."""
     is_exporting = getattr(torch.compiler, "is_exporting", None)
     if is_exporting is not None and is_exporting():
         return False
-    env = None
-    for n in sizes:
-        node = getattr(n, "node", None)
-        if getattr(node, "hint", None) is None:  # an unbacked size (data-dependent): no guard can hold it
-            return False
-        env = getattr(node, "shape_env", None)
+    env = getattr(getattr(sizes[0], "node", None), "shape_env", None) if sizes else None
     return env is not None and not getattr(env, "prefer_deferred_runtime_asserts_over_guards", True)
 
 
@@ -136,9 +130,11 @@ class SizedEinsum:
         self.widens = widens_to_int64(sub, shapes)
         sizes = {c: self.sizes.get(c, 1) for c in kept}
         self.path, self.path_origin = choose_path(self.inputs, output, sizes, optimize, memory_limit, quoted)
-        #: paths chosen for other values of the symbolic sizes, which cost no less at the hints
+        #: paths chosen for other values of the symbolic sizes, which cost no less at the hints;
+        #: none where a size has no hint (an unbacked, data-dependent size: torch refuses to guard on it)
         self.rivals: tuple[tuple[tuple[int, ...], ...], ...] = ()
-        if self.traced and symbols is not None:
+        if self.traced and symbols is not None and hints is not None \
+                and all(h is not None for hint in hints for h in hint):
             groups: dict[int, set[str]] = {}
             for term, numbers in zip(sub.inputs, symbols):
                 for c, k in zip(term, numbers):
