@@ -15,9 +15,10 @@ The lowerings (registered below vector dots first, the general bmm last):
     At most one batch, one contracted and one free axis per input, already in order
     (the common Keras shapes: ``(b, m, k)`` with ``(b, k, n)`` or ``(b, n, k)``,
     ``(b, m, k)`` with ``(b, k)``): one ``bmm`` on the inputs themselves, a transposed
-    one reaching BLAS as a transposed view (a batch of matrices stored transposed times
-    one vector each as the vector times the matrices as they lie, BLAS's faster form);
-    without a batch axis, ``mm`` or ``mv``.
+    one reaching BLAS as a transposed view (a batch of matrices times one vector each as
+    the vectors times the matrices, BLAS's faster form: always for matrices stored
+    transposed, on the CPU above 4096 elements for contiguous ones); without a batch
+    axis, ``mm`` or ``mv``.
     Where that call is the whole lowering, the plan's ``run`` *is* ``torch.bmm`` (or
     ``mm``): no Python between the front end and the kernel.
 ``torch.matmul on views`` (:attr:`Kind.LEADING_AXES`, :attr:`Kind.BATCH_VIEWS`)
