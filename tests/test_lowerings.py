@@ -401,19 +401,6 @@ def test_vector_dots_of_short_rows_allocate_nothing_but_their_output(shape):
                                rtol=1e-5, atol=1e-5)
 
 
-class BmmShapes(TorchDispatchMode):
-    """The shapes of the operands of each bmm run inside it."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.seen = []
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        if func.overloadpacket is torch.ops.aten.bmm:
-            self.seen.append((tuple(args[0].shape), tuple(args[1].shape)))
-        return func(*args, **(kwargs or {}))
-
-
 @pytest.mark.parametrize("shape", [(2, 64, 64), (1000, 4, 4), (3, 100, 2), (2, 3, 4)])
 @pytest.mark.parametrize("front_end", ["dot", "einsum"])
 def test_matrices_times_vectors_match_torch_einsum_on_either_side_of_the_bound(front_end, shape):
@@ -422,11 +409,12 @@ def test_matrices_times_vectors_match_torch_einsum_on_either_side_of_the_bound(f
     y = torch.randn(shape[0], shape[2], generator=gen, dtype=torch.float64, requires_grad=True)
     run = (lambda: axisdot.dot(x, y, (2, 1))) if front_end == "dot" else \
         (lambda: axisdot.einsum("bij,bj->bi", x, y))
-    with BmmShapes() as bmm:
+    with AtenLog() as log:
         got = run()
+    bmm = [shapes for op, shapes in zip(log.ops, log.shapes) if op == "aten.bmm.default"]
     b, m, k = shape
     swapped = x.numel() > 4096
-    assert bmm.seen == [((b, 1, k), (b, k, m))] if swapped else [((b, m, k), (b, k, 1))]
+    assert bmm == [((b, 1, k), (b, k, m))] if swapped else [((b, m, k), (b, k, 1))]
     expected = torch.einsum("bij,bj->bi", x, y)
     torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-12)
     grad = torch.randn(expected.shape, generator=gen, dtype=torch.float64)
