@@ -10,27 +10,12 @@ import math
 
 import pytest
 import torch
+from aten_log import AtenLog
 from torch._dynamo.backends.common import aot_autograd
-from torch.utils._python_dispatch import TorchDispatchMode
 
 import axisdot
 
 pytestmark = pytest.mark.slow  # subprocesses, compiles or whole models: seconds each
-
-
-class MatmulFlops(TorchDispatchMode):
-    """Multiply-adds of the mm / bmm calls run inside it, from their operands' shapes."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.flops = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        name = func.overloadpacket.__name__
-        if name in ("mm", "bmm"):
-            x, y = args[0], args[1]
-            self.flops += math.prod(x.shape) * y.shape[-1]
-        return func(*args, **(kwargs or {}))
 
 
 CHAINS = {
@@ -58,9 +43,11 @@ def _graph_flops(graphs) -> int:
 
 
 def _flops(fn, operands):
-    with MatmulFlops() as count:
+    """Multiply-adds of the mm / bmm calls ``fn`` runs, from their operands' shapes."""
+    with AtenLog() as log:
         fn(*operands)
-    return count.flops
+    return sum(math.prod(shapes[0]) * shapes[1][-1] for op, shapes in zip(log.ops, log.shapes)
+               if op in ("aten.mm.default", "aten.bmm.default"))
 
 
 @pytest.mark.parametrize("name", list(CHAINS))
